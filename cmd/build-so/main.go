@@ -1,0 +1,273 @@
+// Command build-so writes the pruned CPython tree that package pyhome embeds
+// and then builds the Redis module (redisgears.so).
+//
+//	go run ./cmd/build-so [-o redisgears.so] [-tree-only]
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+const embedPythonModule = "github.com/kluctl/go-embed-python"
+
+// entry is one line of files.json (the go-embed-python format).
+type entry struct {
+	Name       string      `json:"name"`
+	Size       int64       `json:"size"`
+	Mode       fs.FileMode `json:"perm"`
+	Symlink    string      `json:"symlink,omitempty"`
+	Compressed bool        `json:"compressed,omitempty"`
+}
+
+type fileList struct {
+	ContentHash string  `json:"contentHash"`
+	Files       []entry `json:"files"`
+}
+
+func main() {
+	out := flag.String("o", "redisgears.so", "output shared library")
+	treeOnly := flag.Bool("tree-only", false, "only generate pyhome/tree, do not build the module")
+	flag.Parse()
+	if err := run(*out, *treeOnly); err != nil {
+		fmt.Fprintln(os.Stderr, "build-so:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out string, treeOnly bool) error {
+	// Resolve -o against the caller's directory before we work from the repo root.
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return err
+	}
+	root, err := goOutput("list", "-m", "-f", "{{.Dir}}")
+	if err != nil {
+		return fmt.Errorf("cannot find the main module: %v", err)
+	}
+	modDir, err := embedPythonDir()
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(modDir, "python", "internal", "data", runtime.GOOS+"-"+runtime.GOARCH)
+	if err := writeTree(src, filepath.Join(root, "pyhome", "tree")); err != nil {
+		return err
+	}
+	if treeOnly {
+		return nil
+	}
+
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s", "-o", out, "./module")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build of ./module failed: %v", err)
+	}
+	// cgo's C header is of no use to Redis.
+	if err := os.Remove(strings.TrimSuffix(out, ".so") + ".h"); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	// Redis 7 refuses to load a module without the execute bit.
+	if err := os.Chmod(out, 0o755); err != nil {
+		return err
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("built %s: %.1f MiB\n", out, float64(fi.Size())/(1<<20))
+	return nil
+}
+
+func goOutput(args ...string) (string, error) {
+	cmd := exec.Command("go", args...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	return strings.TrimSpace(string(b)), err
+}
+
+// embedPythonDir finds go-embed-python in the module cache, downloading it
+// on a fresh machine.
+func embedPythonDir() (string, error) {
+	dir, err := goOutput("list", "-m", "-f", "{{.Dir}}", embedPythonModule)
+	if err == nil && dir == "" {
+		if _, err = goOutput("mod", "download", embedPythonModule); err == nil {
+			dir, err = goOutput("list", "-m", "-f", "{{.Dir}}", embedPythonModule)
+		}
+	}
+	if err != nil || dir == "" {
+		return "", fmt.Errorf("cannot locate %s in the module cache (err: %v)", embedPythonModule, err)
+	}
+	return dir, nil
+}
+
+// dropDirs are directory names removed wherever they occur in the stdlib:
+// GUI, installer and test code that a Redis module never runs. _pyrepl
+// stays although it is the REPL: in 3.14 pdb, pydoc and help() import it.
+var dropDirs = map[string]bool{
+	"tkinter": true, "idlelib": true, "turtledemo": true,
+	"ensurepip": true, "lib2to3": true, "test": true, "tests": true, "__pycache__": true,
+}
+
+// keep reports whether a files.json entry belongs in the embedded tree.
+func keep(e entry) bool {
+	parts := strings.Split(e.Name, "/")
+	if parts[0] == "bin" { // we embed libpython, not the interpreter binaries
+		return false
+	}
+	if parts[0] == "lib" && len(parts) >= 2 {
+		top := parts[1]
+		for _, p := range []string{"libtcl*", "itcl*", "thread*", "tcl*", "tk*"} {
+			if ok, _ := path.Match(p, top); ok {
+				return false
+			}
+		}
+		// libpython3.so is the stable-ABI forwarder; pkgconfig is for builds.
+		if top == "libpython3.so" || top == "pkgconfig" {
+			return false
+		}
+	}
+	if len(parts) < 3 || parts[0] != "lib" || !strings.HasPrefix(parts[1], "python3") {
+		return true
+	}
+	// Inside lib/python3.x/.
+	if ok, _ := path.Match("config-3*", parts[2]); ok {
+		return false
+	}
+	if len(parts) == 3 && parts[2] == "turtle.py" {
+		return false
+	}
+	dirs := parts[2:]
+	if !e.Mode.IsDir() {
+		dirs = dirs[:len(dirs)-1]
+	}
+	for _, d := range dirs {
+		if dropDirs[d] {
+			return false
+		}
+	}
+	if len(parts) == 4 && parts[2] == "lib-dynload" {
+		base := parts[3]
+		if strings.HasPrefix(base, "_tkinter") {
+			return false
+		}
+		// Test extensions go, except the two that the import tests load.
+		if strings.Contains(base, "test") &&
+			!strings.HasPrefix(base, "_testsinglephase") && !strings.HasPrefix(base, "_testmultiphase") {
+			return false
+		}
+	}
+	return true
+}
+
+func writeTree(src, dst string) error {
+	raw, err := os.ReadFile(filepath.Join(src, "files.json"))
+	if err != nil {
+		return fmt.Errorf("cannot read the Python file list: %v", err)
+	}
+	var in fileList
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return fmt.Errorf("cannot parse %s: %v", filepath.Join(src, "files.json"), err)
+	}
+
+	// Start from an empty tree but keep the committed placeholder.
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	old, err := os.ReadDir(dst)
+	if err != nil {
+		return err
+	}
+	for _, d := range old {
+		if d.Name() != "PLACEHOLDER" {
+			if err := os.RemoveAll(filepath.Join(dst, d.Name())); err != nil {
+				return err
+			}
+		}
+	}
+
+	outList := fileList{Files: []entry{}}
+	kept := map[string]entry{}
+	var nKept, nDropped int
+	var rawBytes, storedBytes int64
+	for _, e := range in.Files {
+		if !keep(e) {
+			if !e.Mode.IsDir() {
+				nDropped++
+			}
+			continue
+		}
+		outList.Files = append(outList.Files, e)
+		kept[e.Name] = e
+		target := filepath.Join(dst, filepath.FromSlash(e.Name))
+		switch {
+		case e.Mode.IsDir():
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			continue
+		case e.Mode.Type() == fs.ModeSymlink:
+			// Symlinks live only in files.json; pyhome recreates them.
+			nKept++
+			continue
+		}
+		// Copy the stored bytes as they are: .gz stays compressed.
+		name := e.Name
+		if e.Compressed {
+			name += ".gz"
+		}
+		data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.FromSlash(name)), data, 0o644); err != nil {
+			return err
+		}
+		nKept++
+		rawBytes += e.Size
+		storedBytes += int64(len(data))
+	}
+
+	// A kept symlink must not point at something we pruned.
+	for _, e := range outList.Files {
+		if e.Mode.Type() == fs.ModeSymlink {
+			if t, ok := kept[path.Join(path.Dir(e.Name), e.Symlink)]; !ok || !t.Mode.IsRegular() {
+				return fmt.Errorf("kept symlink %s points to pruned or missing %s", e.Name, e.Symlink)
+			}
+		}
+	}
+
+	// The upstream hash covers the contents; hashing it with the kept list
+	// makes the id change whenever the pruning changes.
+	listJSON, err := json.Marshal(outList.Files)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	h.Write([]byte(in.ContentHash))
+	h.Write(listJSON)
+	outList.ContentHash = hex.EncodeToString(h.Sum(nil))
+
+	js, err := json.MarshalIndent(outList, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dst, "files.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("python tree: kept %d files, dropped %d; %.1f MiB uncompressed, %.1f MiB embedded\n",
+		nKept, nDropped, float64(rawBytes)/(1<<20), float64(storedBytes)/(1<<20))
+	return nil
+}

@@ -1,0 +1,356 @@
+// Package interp binds the bundled CPython: loading libpython without
+// headers, creating and destroying sub-interpreters, attaching OS threads to
+// them, running code, and calling back into Go from Python. It knows nothing
+// about Redis.
+package interp
+
+/*
+#cgo CFLAGS: -O2
+#cgo LDFLAGS: -ldl
+#include <locale.h>
+#include "interp.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Isolation selects how a new interpreter is separated from the others.
+type Isolation int
+
+const (
+	// OwnGIL interpreters have their own GIL, allocator and modules: they run
+	// in parallel and see nothing of each other.
+	OwnGIL Isolation = iota
+	// SharedGIL interpreters share the main GIL and allocator; they can load
+	// single-phase C extensions that refuse OwnGIL interpreters.
+	SharedGIL
+)
+
+// Object is a Python object reference; it is valid only while the interpreter
+// that owns it is attached to the calling thread.
+type Object struct{ p *C.PyObject }
+
+// IsNil reports whether the reference is empty.
+func (o Object) IsNil() bool { return o.p == nil }
+
+var (
+	home    string
+	version string
+)
+
+// Init loads libpython from pyHome and initializes the main interpreter on
+// the calling thread, then releases its GIL. It must be called once.
+func Init(pyHome string) error {
+	lib := filepath.Join(pyHome, "lib", "libpython3.14.so.1.0")
+	clib := C.CString(lib)
+	defer C.free(unsafe.Pointer(clib))
+	if msg := C.py_load(clib); msg != nil {
+		return errors.New(C.GoString(msg))
+	}
+	// Python reads these at initialization; Go's environment is not
+	// redis-server's, so set them in the C environment.
+	for k, v := range map[string]string{
+		"PYTHONHOME":          pyHome,
+		"PYTHONNOUSERSITE":    "1",
+		"PYTHONUTF8":          "1",
+		"PYTHONCOERCECLOCALE": "0",
+	} {
+		setenv(k, v)
+	}
+	// Bytecode is written into the extracted tree (ours, 0700): without it
+	// every new interpreter compiles each module it imports from source.
+	for _, k := range []string{"PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONEXECUTABLE", "PYTHONMALLOC", "PYTHONTRACEMALLOC"} {
+		unsetenv(k)
+	}
+	// Python switches LC_CTYPE to the user's locale; Redis expects its own.
+	saved := C.GoString(C.setlocale(C.LC_CTYPE, nil))
+	C.py_install_memory_counters()
+	C.w_Py_InitializeEx(0)
+	csaved := C.CString(saved)
+	C.setlocale(C.LC_CTYPE, csaved)
+	C.free(unsafe.Pointer(csaved))
+
+	version = C.GoString(C.w_Py_GetVersion())
+	if !strings.HasPrefix(version, "3.14.") {
+		return fmt.Errorf("bundled libpython reports version %q, expected 3.14", version)
+	}
+	ts := C.w_PyEval_SaveThread()
+	C.py_set_main_interp(C.w_PyThreadState_GetInterpreter(ts))
+	home = pyHome
+	return nil
+}
+
+// Version is the bundled Python's version string.
+func Version() string { return version }
+
+// Memory reports bytes Python allocated in total, at peak, and now.
+func Memory() (total, peak, current int64) {
+	var t, p, c C.longlong
+	C.py_memory(&t, &p, &c)
+	return int64(t), int64(p), int64(c)
+}
+
+// Home is the directory Python was loaded from.
+func Home() string { return home }
+
+func setenv(k, v string) {
+	ck, cv := C.CString(k), C.CString(v)
+	C.setenv(ck, cv, 1)
+	C.free(unsafe.Pointer(ck))
+	C.free(unsafe.Pointer(cv))
+}
+
+func unsetenv(k string) {
+	ck := C.CString(k)
+	C.unsetenv(ck)
+	C.free(unsafe.Pointer(ck))
+}
+
+// Interp is one sub-interpreter.
+type Interp struct {
+	ID       int64
+	handle   int64
+	state    *C.PyInterpreterState
+	slot     unsafe.Pointer // C memory handed to native functions as self
+	attached sync.WaitGroup
+	closed   atomic.Bool
+	// Owner is free for the layer above (the session that uses it).
+	Owner atomic.Value
+}
+
+var (
+	registry   sync.Map // handle -> *Interp
+	nextHandle atomic.Int64
+	live       atomic.Int64
+)
+
+// Live is the number of sub-interpreters that exist now.
+func Live() int64 { return live.Load() }
+
+// New creates a sub-interpreter and runs setup in it (with the interpreter
+// attached) before returning it detached. It takes ~10 ms: call it from a
+// thread locked with runtime.LockOSThread, never from the Redis main thread
+// while serving. Threads may create interpreters in parallel.
+func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {
+	var ts *C.PyThreadState
+	var msg *C.char
+	shared := C.int(0)
+	if iso == SharedGIL {
+		shared = 1
+	}
+	if C.py_create(shared, &ts, &msg) != 0 {
+		return nil, fmt.Errorf("creating a sub-interpreter: %s", C.GoString(msg))
+	}
+	it := &Interp{
+		handle: nextHandle.Add(1),
+		state:  C.w_PyThreadState_GetInterpreter(ts),
+		slot:   C.calloc(1, C.size_t(unsafe.Sizeof(uintptr(0)))),
+	}
+	registry.Store(it.handle, it)
+	live.Add(1)
+	t := &Thread{interp: it, ts: ts}
+	err := installHostFuncs(t)
+	if err == nil && setup != nil {
+		err = setup(t)
+	}
+	if err != nil {
+		it.end(ts)
+		return nil, err
+	}
+	// The interpreter lives on without a thread state until a thread attaches.
+	C.w_PyThreadState_Clear(ts)
+	C.w_PyThreadState_DeleteCurrent()
+	return it, nil
+}
+
+// end destroys the interpreter; ts, its only thread state, must be current.
+func (i *Interp) end(ts *C.PyThreadState) {
+	C.w_Py_EndInterpreter(ts)
+	registry.Delete(i.handle)
+	C.free(i.slot)
+	live.Add(-1)
+}
+
+// Close waits until no thread is attached, then destroys the interpreter,
+// joining the non-daemon Python threads it started first. Call it from a
+// locked thread that is not attached to any interpreter.
+func (i *Interp) Close() {
+	if i.closed.Swap(true) {
+		return
+	}
+	i.attached.Wait()
+	ts := C.w_PyThreadState_New(i.state)
+	C.w_PyEval_RestoreThread(ts)
+	i.end(ts)
+}
+
+// Slot is a pointer-sized cell of C memory passed as `self` to native
+// functions of this interpreter, for the layer above to fill.
+func (i *Interp) Slot() unsafe.Pointer { return i.slot }
+
+// Thread is an OS thread attached to an interpreter: it holds that
+// interpreter's GIL. It must be used and detached on the same OS thread.
+type Thread struct {
+	interp *Interp
+	ts     *C.PyThreadState
+	prev   *C.PyThreadState // the thread state this one interrupted, if any
+}
+
+// Attach makes the calling OS thread run Python in i. The caller must have
+// called runtime.LockOSThread. Attach never waits for the Redis lock, so
+// it is safe to call without it or with it.
+func (i *Interp) Attach() *Thread {
+	i.attached.Add(1)
+	t := &Thread{interp: i}
+	if cur := C.w_PyThreadState_GetUnchecked(); cur != nil {
+		t.prev = C.w_PyEval_SaveThread()
+	}
+	t.ts = C.w_PyThreadState_New(i.state)
+	C.w_PyEval_RestoreThread(t.ts)
+	return t
+}
+
+// Detach releases the interpreter (and its GIL) and frees the thread state.
+func (t *Thread) Detach() {
+	C.w_PyThreadState_Clear(t.ts)
+	C.w_PyThreadState_DeleteCurrent()
+	if t.prev != nil {
+		C.w_PyEval_RestoreThread(t.prev)
+	}
+	t.interp.attached.Done()
+}
+
+// Interp is the interpreter this thread is attached to.
+func (t *Thread) Interp() *Interp { return t.interp }
+
+// Release lets other threads run this interpreter while fn runs (which must
+// not touch Python), then takes the GIL back.
+func (t *Thread) Release(fn func()) {
+	ts := C.w_PyEval_SaveThread()
+	defer C.w_PyEval_RestoreThread(ts)
+	fn()
+}
+
+// Error is a Python exception, formatted by the interpreter's formatter.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }
+
+// ModuleDict returns the dict of module name, creating an empty module if it
+// does not exist (borrowed: the module lives in sys.modules).
+func (t *Thread) ModuleDict(name string) (Object, error) {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	m := C.w_PyImport_AddModuleRef(cname)
+	if m == nil {
+		return Object{}, t.fetchError()
+	}
+	d := C.w_PyModule_GetDict(m)
+	C.w_Py_DecRef(m)
+	return Object{d}, nil
+}
+
+// MainGlobals is the dict of this interpreter's __main__ module.
+func (t *Thread) MainGlobals() (Object, error) { return t.ModuleDict("__main__") }
+
+// NewDict returns a new empty dict (a new reference; see Decref).
+func (t *Thread) NewDict() Object { return Object{C.w_PyDict_New()} }
+
+// Decref drops a reference.
+func (t *Thread) Decref(o Object) {
+	if o.p != nil {
+		C.w_Py_DecRef(o.p)
+	}
+}
+
+// Exec runs src as a module body with globals as its namespace.
+func (t *Thread) Exec(src string, globals Object) error {
+	csrc := C.CString(src)
+	defer C.free(unsafe.Pointer(csrc))
+	r := C.w_PyRun_String(csrc, C.Py_file_input, globals.p, globals.p)
+	if r == nil {
+		return t.fetchError()
+	}
+	C.w_Py_DecRef(r)
+	return nil
+}
+
+// fetchError takes the raised exception and formats it with the function
+// `format_error` of module _gears when the runtime installed one.
+func (t *Thread) fetchError() error {
+	exc := C.w_PyErr_GetRaisedException()
+	if exc == nil {
+		return &Error{Msg: "unknown Python error"}
+	}
+	defer C.w_Py_DecRef(exc)
+	if f := gearsAttr("format_error"); f != nil {
+		s := C.w_PyObject_CallOneArg(f, exc)
+		if s != nil {
+			defer C.w_Py_DecRef(s)
+			if msg, ok := goString(s); ok {
+				return &Error{Msg: msg}
+			}
+		}
+		C.w_PyErr_Clear()
+	}
+	return &Error{Msg: strOf(exc)}
+}
+
+// gearsAttr looks up a name in module _gears of the current interpreter
+// (borrowed reference, or nil).
+func gearsAttr(name string) *C.PyObject {
+	cmod := C.CString("_gears")
+	defer C.free(unsafe.Pointer(cmod))
+	m := C.w_PyImport_AddModuleRef(cmod)
+	if m == nil {
+		C.w_PyErr_Clear()
+		return nil
+	}
+	d := C.w_PyModule_GetDict(m)
+	C.w_Py_DecRef(m)
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	return C.w_PyDict_GetItemString(d, cname)
+}
+
+func strOf(o *C.PyObject) string {
+	s := C.w_PyObject_Str(o)
+	if s == nil {
+		C.w_PyErr_Clear()
+		return "<unprintable Python object>"
+	}
+	defer C.w_Py_DecRef(s)
+	msg, _ := goString(s)
+	return msg
+}
+
+func goString(o *C.PyObject) (string, bool) {
+	var n C.Py_ssize_t
+	p := C.w_PyUnicode_AsUTF8AndSize(o, &n)
+	if p == nil {
+		C.w_PyErr_Clear()
+		return "", false
+	}
+	return C.GoStringN(p, C.int(n)), true
+}
+
+// PanicHandler receives Go panics caught at the cgo boundary (the layer above
+// logs them); it must not panic.
+var PanicHandler = func(where string, r any) {
+	fmt.Fprintf(os.Stderr, "gears: panic in %s: %v\n", where, r)
+}
+
+func recoverTo(where string) {
+	if r := recover(); r != nil {
+		PanicHandler(where, r)
+	}
+}

@@ -1,0 +1,83 @@
+// Declarations shared by interp's C and Go files, and thin wrappers that let
+// Go call through the function table (cgo cannot call function pointers).
+#ifndef GEARS_INTERP_H
+#define GEARS_INTERP_H
+
+#include <stdlib.h>
+#include "py.h"
+
+#define PY_MAX_HOST_FUNCS 64
+
+int py_new_interp(int shared_gil, PyThreadState **out, const char **errmsg);
+void py_set_host_def(int id, const char *name);
+void py_set_native_def(int id, const char *name, void *fn, int flags);
+int py_add_host(PyObject *dict, int id, long long self_val);
+int py_add_native(PyObject *dict, int id, void *slot);
+void *py_native_slot(PyObject *self);
+extern PyObject *goHostCall(PyObject *self, PyObject *args);
+void py_install_memory_counters(void);
+void py_set_main_interp(PyInterpreterState *i);
+int py_create(int shared_gil, PyThreadState **out, const char **errmsg);
+void py_memory(long long *total, long long *peak, long long *current);
+
+static inline void w_Py_InitializeEx(int i) { py.Py_InitializeEx(i); }
+static inline const char *w_Py_GetVersion(void) { return py.Py_GetVersion(); }
+static inline PyThreadState *w_PyEval_SaveThread(void) { return py.PyEval_SaveThread(); }
+static inline void w_PyEval_RestoreThread(PyThreadState *t) { py.PyEval_RestoreThread(t); }
+static inline PyThreadState *w_PyThreadState_New(PyInterpreterState *i) { return py.PyThreadState_New(i); }
+static inline void w_PyThreadState_Clear(PyThreadState *t) { py.PyThreadState_Clear(t); }
+static inline void w_PyThreadState_DeleteCurrent(void) { py.PyThreadState_DeleteCurrent(); }
+static inline PyThreadState *w_PyThreadState_GetUnchecked(void) { return py.PyThreadState_GetUnchecked(); }
+static inline PyInterpreterState *w_PyThreadState_GetInterpreter(PyThreadState *t) { return py.PyThreadState_GetInterpreter(t); }
+static inline int64_t w_PyInterpreterState_GetID(PyInterpreterState *i) { return py.PyInterpreterState_GetID(i); }
+static inline void w_Py_EndInterpreter(PyThreadState *t) { py.Py_EndInterpreter(t); }
+static inline PyObject *w_PyImport_AddModuleRef(const char *n) { return py.PyImport_AddModuleRef(n); }
+static inline PyObject *w_PyModule_GetDict(PyObject *m) { return py.PyModule_GetDict(m); }
+static inline PyObject *w_PyDict_New(void) { return py.PyDict_New(); }
+static inline PyObject *w_PyDict_GetItemString(PyObject *d, const char *k) { return py.PyDict_GetItemString(d, k); }
+static inline int w_PyDict_SetItemString(PyObject *d, const char *k, PyObject *v) { return py.PyDict_SetItemString(d, k, v); }
+static inline PyObject *w_PyRun_String(const char *s, int start, PyObject *g, PyObject *l) { return py.PyRun_StringFlags(s, start, g, l, NULL); }
+static inline PyObject *w_PyObject_CallOneArg(PyObject *f, PyObject *a) { return py.PyObject_CallFunctionObjArgs(f, a, NULL); }
+static inline PyObject *w_PyObject_CallNoArgs(PyObject *f) { return py.PyObject_CallObject(f, NULL); }
+static inline PyObject *w_PyObject_GetAttrString(PyObject *o, const char *n) { return py.PyObject_GetAttrString(o, n); }
+static inline Py_ssize_t w_PyTuple_Size(PyObject *t) { return py.PyTuple_Size(t); }
+static inline PyObject *w_PyTuple_GetItem(PyObject *t, Py_ssize_t i) { return py.PyTuple_GetItem(t, i); }
+static inline PyObject *w_PyList_New(Py_ssize_t n) { return py.PyList_New(n); }
+static inline int w_PyList_SetItem(PyObject *l, Py_ssize_t i, PyObject *v) { return py.PyList_SetItem(l, i, v); }
+static inline Py_ssize_t w_PyList_Size(PyObject *l) { return py.PyList_Size(l); }
+static inline PyObject *w_PyList_GetItem(PyObject *l, Py_ssize_t i) { return py.PyList_GetItem(l, i); }
+static inline const char *w_PyUnicode_AsUTF8AndSize(PyObject *o, Py_ssize_t *n) { return py.PyUnicode_AsUTF8AndSize(o, n); }
+static inline PyObject *w_PyUnicode_FromStringAndSize(const char *s, Py_ssize_t n) { return py.PyUnicode_FromStringAndSize(s, n); }
+static inline PyObject *w_PyBytes_FromStringAndSize(const char *s, Py_ssize_t n) { return py.PyBytes_FromStringAndSize(s, n); }
+static inline int w_PyBytes_AsStringAndSize(PyObject *o, char **s, Py_ssize_t *n) { return py.PyBytes_AsStringAndSize(o, s, n); }
+static inline char *w_PyByteArray_AsString(PyObject *o) { return py.PyByteArray_AsString(o); }
+static inline Py_ssize_t w_PyByteArray_Size(PyObject *o) { return py.PyByteArray_Size(o); }
+static inline PyObject *w_PyLong_FromLongLong(long long v) { return py.PyLong_FromLongLong(v); }
+static inline long long w_PyLong_AsLongLong(PyObject *o) { return py.PyLong_AsLongLong(o); }
+static inline PyObject *w_PyFloat_FromDouble(double v) { return py.PyFloat_FromDouble(v); }
+static inline double w_PyFloat_AsDouble(PyObject *o) { return py.PyFloat_AsDouble(o); }
+static inline PyObject *w_PyObject_Str(PyObject *o) { return py.PyObject_Str(o); }
+static inline void w_Py_IncRef(PyObject *o) { py.Py_IncRef(o); }
+static inline void w_Py_DecRef(PyObject *o) { py.Py_DecRef(o); }
+static inline PyObject *w_PyErr_Occurred(void) { return py.PyErr_Occurred(); }
+static inline void w_PyErr_SetString(PyObject *t, const char *m) { py.PyErr_SetString(t, m); }
+static inline PyObject *w_PyErr_GetRaisedException(void) { return py.PyErr_GetRaisedException(); }
+static inline void w_PyErr_Clear(void) { py.PyErr_Clear(); }
+
+// Type tags for converting Python values to Go.
+enum { PYK_OTHER, PYK_NONE, PYK_BOOL, PYK_INT, PYK_FLOAT, PYK_STR, PYK_BYTES, PYK_BYTEARRAY, PYK_LIST, PYK_TUPLE };
+static inline int py_kind(PyObject *o) {
+    if (o == py_none()) return PYK_NONE;
+    if (py_is(o, py.PyBool_Type)) return PYK_BOOL; // before int: bool subclasses int
+    if (py_is(o, py.PyLong_Type)) return PYK_INT;
+    if (py_is(o, py.PyUnicode_Type)) return PYK_STR;
+    if (py_is(o, py.PyBytes_Type)) return PYK_BYTES;
+    if (py_is(o, py.PyByteArray_Type)) return PYK_BYTEARRAY;
+    if (py_is(o, py.PyFloat_Type)) return PYK_FLOAT;
+    if (py_is(o, py.PyList_Type)) return PYK_LIST;
+    if (py_is(o, py.PyTuple_Type)) return PYK_TUPLE;
+    return PYK_OTHER;
+}
+static inline PyObject *py_exc_runtime(void) { return py.PyExc_RuntimeError; }
+
+#endif

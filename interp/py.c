@@ -1,0 +1,207 @@
+// Loading libpython and the small C helpers that Go cannot express
+// (function pointers, by-value structs, the host-call trampoline).
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include "py.h"
+#include "interp.h"
+
+py_api py;
+
+const char *py_load(const char *libpath) {
+    static char err[512];
+    // RTLD_GLOBAL: C extension modules resolve Py* symbols against it.
+    void *h = dlopen(libpath, RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        snprintf(err, sizeof err, "dlopen %s: %s", libpath, dlerror());
+        return err;
+    }
+#define PY_RESOLVE(ret, name, params)                                         \
+    if (!(py.name = (ret(*) params)dlsym(h, #name))) {                         \
+        snprintf(err, sizeof err, "libpython lacks symbol %s", #name);         \
+        return err;                                                            \
+    }
+    PY_FUNCS(PY_RESOLVE)
+#undef PY_RESOLVE
+#define PY_RESOLVE_EXC(name)                                                  \
+    {                                                                          \
+        PyObject **p = (PyObject **)dlsym(h, #name);                           \
+        if (!p || !*p) {                                                       \
+            snprintf(err, sizeof err, "libpython lacks data %s", #name);       \
+            return err;                                                        \
+        }                                                                      \
+        py.name = *p;                                                          \
+    }
+    PY_EXC_DATA(PY_RESOLVE_EXC)
+#undef PY_RESOLVE_EXC
+#define PY_RESOLVE_TYPE(name)                                                 \
+    if (!(py.name = (PyObject *)dlsym(h, #name))) {                            \
+        snprintf(err, sizeof err, "libpython lacks type %s", #name);           \
+        return err;                                                            \
+    }
+    PY_TYPE_DATA(PY_RESOLVE_TYPE)
+#undef PY_RESOLVE_TYPE
+    // No `site`: it costs every new interpreter ~3 ms of its ~10, and gears
+    // manages sys.path itself (there is no site-packages to add).
+    int *nosite = (int *)dlsym(h, "Py_NoSiteFlag");
+    if (nosite) *nosite = 1;
+    return NULL;
+}
+
+int py_new_interp(int shared_gil, PyThreadState **out, const char **errmsg) {
+    PyInterpreterConfig cfg;
+    if (shared_gil) {
+        // RedisGears 1.x's model: shares obmalloc and GIL, loads any extension.
+        cfg = (PyInterpreterConfig){1, 0, 0, 1, 0, 0, PyInterpreterConfig_SHARED_GIL};
+    } else {
+        cfg = (PyInterpreterConfig){0, 0, 0, 1, 0, 1, PyInterpreterConfig_OWN_GIL};
+    }
+    PyStatus st = py.Py_NewInterpreterFromConfig(out, &cfg);
+    if (st._type != 0) {
+        *errmsg = st.err_msg ? st.err_msg : "Py_NewInterpreterFromConfig failed";
+        return -1;
+    }
+    return 0;
+}
+
+// Host functions: one PyMethodDef per registered name (it must outlive every
+// function object made from it), all pointing at one trampoline into Go.
+static PyMethodDef host_defs[PY_MAX_HOST_FUNCS];
+
+static PyObject *host_trampoline(PyObject *self, PyObject *args) { return goHostCall(self, args); }
+
+void py_set_host_def(int id, const char *name) {
+    host_defs[id] = (PyMethodDef){name, host_trampoline, METH_VARARGS, NULL};
+}
+
+static PyMethodDef native_defs[PY_MAX_HOST_FUNCS];
+
+void py_set_native_def(int id, const char *name, void *fn, int flags) {
+    native_defs[id] = (PyMethodDef){name, (PyCFunction)fn, flags, NULL};
+}
+
+// Adds host function `id` to module dict `dict`, with `self` identifying the
+// interpreter and the function. Returns -1 with a Python error set.
+int py_add_host(PyObject *dict, int id, long long self_val) {
+    PyObject *self = py.PyLong_FromLongLong(self_val);
+    if (!self) return -1;
+    PyObject *fn = py.PyCFunction_NewEx(&host_defs[id], self, NULL);
+    py.Py_DecRef(self);
+    if (!fn) return -1;
+    int rc = py.PyDict_SetItemString(dict, host_defs[id].ml_name, fn);
+    py.Py_DecRef(fn);
+    return rc;
+}
+
+int py_add_native(PyObject *dict, int id, void *slot) {
+    PyObject *self = py.PyLong_FromLongLong((long long)(intptr_t)slot);
+    if (!self) return -1;
+    PyObject *fn = py.PyCFunction_NewEx(&native_defs[id], self, NULL);
+    py.Py_DecRef(self);
+    if (!fn) return -1;
+    int rc = py.PyDict_SetItemString(dict, native_defs[id].ml_name, fn);
+    py.Py_DecRef(fn);
+    return rc;
+}
+
+void *py_native_slot(PyObject *self) { return (void *)(intptr_t)py.PyLong_AsLongLong(self); }
+
+// Memory accounting. Python's memory is invisible to Redis's used_memory, so
+// count it ourselves: pymalloc's arenas (whose free is told the size) plus the
+// raw domain (malloc; sizes from malloc_usable_size). Objects larger than
+// pymalloc's blocks come from the raw domain, so together they cover all.
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static atomic_llong mem_total, mem_current, mem_peak;
+static PyObjectArenaAllocator arena_orig;
+
+static void mem_add(long long n) {
+    atomic_fetch_add_explicit(&mem_total, n, memory_order_relaxed);
+    long long cur = atomic_fetch_add_explicit(&mem_current, n, memory_order_relaxed) + n;
+    long long peak = atomic_load_explicit(&mem_peak, memory_order_relaxed);
+    while (cur > peak && !atomic_compare_exchange_weak(&mem_peak, &peak, cur)) {
+    }
+}
+
+static void mem_sub(long long n) { atomic_fetch_sub_explicit(&mem_current, n, memory_order_relaxed); }
+
+static void *raw_malloc(void *ctx, size_t n) {
+    (void)ctx;
+    void *p = malloc(n ? n : 1);
+    if (p) mem_add((long long)malloc_usable_size(p));
+    return p;
+}
+
+static void *raw_calloc(void *ctx, size_t k, size_t n) {
+    (void)ctx;
+    void *p = (k && n) ? calloc(k, n) : calloc(1, 1);
+    if (p) mem_add((long long)malloc_usable_size(p));
+    return p;
+}
+
+static void *raw_realloc(void *ctx, void *old, size_t n) {
+    (void)ctx;
+    long long before = old ? (long long)malloc_usable_size(old) : 0;
+    void *p = realloc(old, n ? n : 1);
+    if (p) {
+        mem_sub(before);
+        mem_add((long long)malloc_usable_size(p));
+    }
+    return p;
+}
+
+static void raw_free(void *ctx, void *p) {
+    (void)ctx;
+    if (p) mem_sub((long long)malloc_usable_size(p));
+    free(p);
+}
+
+static void *arena_alloc(void *ctx, size_t n) {
+    (void)ctx;
+    void *p = arena_orig.alloc(arena_orig.ctx, n);
+    if (p) mem_add((long long)n);
+    return p;
+}
+
+static void arena_free(void *ctx, void *p, size_t n) {
+    (void)ctx;
+    if (p) mem_sub((long long)n);
+    arena_orig.free(arena_orig.ctx, p, n);
+}
+
+// Before Py_InitializeEx: the hooks wrap, never replace, Python's allocators
+// (PEP 684 allows wrapping with per-interpreter GILs).
+void py_install_memory_counters(void) {
+    PyMemAllocatorEx raw = {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free};
+    py.PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &raw);
+    py.PyObject_GetArenaAllocator(&arena_orig);
+    PyObjectArenaAllocator arena = {NULL, arena_alloc, arena_free};
+    py.PyObject_SetArenaAllocator(&arena);
+}
+
+void py_memory(long long *total, long long *peak, long long *current) {
+    *total = atomic_load(&mem_total);
+    *peak = atomic_load(&mem_peak);
+    *current = atomic_load(&mem_current);
+}
+
+// Each OS thread that creates interpreters keeps its own thread state of the
+// main interpreter (a thread state belongs to one thread), made on first use.
+static PyInterpreterState *main_interp;
+static __thread PyThreadState *main_ts;
+
+void py_set_main_interp(PyInterpreterState *i) { main_interp = i; }
+
+// Creates an interpreter from the calling thread: takes the main GIL, which
+// Py_NewInterpreterFromConfig hands over to the new interpreter's GIL.
+int py_create(int shared_gil, PyThreadState **out, const char **errmsg) {
+    if (!main_ts) main_ts = py.PyThreadState_New(main_interp);
+    py.PyEval_RestoreThread(main_ts);
+    if (py_new_interp(shared_gil, out, errmsg) != 0) {
+        py.PyEval_SaveThread(); // main_ts is current again
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Blocked is a client waiting for work done off the main thread. C holds
+// only its handle; the Go value lives in the registry until Redis frees it.
+type Blocked struct {
+	bc     *C.RedisModuleBlockedClient
+	handle uint64
+	writer atomic.Pointer[func(Ctx)]
+	done   func() // on the main thread, once the reply is written or the client left
+}
+
+type blockedSet struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64]*Blocked
+}
+
+var blocked = &blockedSet{m: map[uint64]*Blocked{}}
+
+// block blocks the client of c (no timeout). The background time counts in
+// the command's duration, so a long RG.PYEXECUTE shows in SLOWLOG.
+func block(c Ctx, done func()) *Blocked {
+	b := &Blocked{bc: C.gears_block(c.p), done: done}
+	blocked.mu.Lock()
+	blocked.next++
+	b.handle = blocked.next
+	blocked.m[b.handle] = b
+	blocked.mu.Unlock()
+	C.w_MeasureStart(b.bc)
+	return b
+}
+
+// Unblock hands the reply writer to the main thread; any thread may call it,
+// once.
+func (b *Blocked) Unblock(write func(Ctx)) {
+	b.writer.Store(&write)
+	C.w_MeasureEnd(b.bc)
+	C.gears_unblock(b.bc, C.uint64_t(b.handle))
+}
+
+func (b *Blocked) reply(c Ctx) {
+	if w := b.writer.Load(); w != nil {
+		(*w)(c)
+		return
+	}
+	c.Error("ERR gears produced no reply")
+}
+
+func (s *blockedSet) get(h uint64) *Blocked {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[h]
+}
+
+func (s *blockedSet) finish(h uint64) {
+	s.mu.Lock()
+	b := s.m[h]
+	delete(s.m, h)
+	s.mu.Unlock()
+	if b != nil && b.done != nil {
+		b.done()
+	}
+}

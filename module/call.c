@@ -1,0 +1,230 @@
+// execute() and atomic() for Python, in C: they run once per Redis command a
+// script issues, so arguments go straight from Python objects to Redis strings
+// and replies straight back, without a trip through Go.
+//
+// Lock order: never wait for the Redis lock while holding a GIL. Both paths
+// release the interpreter's GIL before taking the Redis lock.
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "module.h"
+
+static __thread gears_thread tls;
+
+gears_thread *gears_thread_state(void) { return &tls; }
+
+static PyObject *gears_error_type(void) {
+    PyObject *m = py.PyImport_AddModuleRef("_gears");
+    if (!m) {
+        py.PyErr_Clear();
+        return py.PyExc_RuntimeError;
+    }
+    PyObject *t = py.PyDict_GetItemString(py.PyModule_GetDict(m), "error");
+    py.Py_DecRef(m);
+    return t ? t : py.PyExc_RuntimeError;
+}
+
+static PyObject *raise_gears(const char *msg) {
+    py.PyErr_SetString(gears_error_type(), msg);
+    return NULL;
+}
+
+// Bulk strings become str, or bytearray when they are not UTF-8 (as in
+// RedisGears); nested errors become their text.
+static PyObject *reply_to_py(RedisModuleCallReply *r) {
+    size_t len;
+    const char *p;
+    switch (rm.CallReplyType(r)) {
+    case REDISMODULE_REPLY_STRING:
+    case REDISMODULE_REPLY_ERROR: {
+        p = rm.CallReplyStringPtr(r, &len);
+        PyObject *s = py.PyUnicode_DecodeUTF8(p, (Py_ssize_t)len, "strict");
+        if (s) return s;
+        py.PyErr_Clear();
+        return py.PyByteArray_FromStringAndSize(p, (Py_ssize_t)len);
+    }
+    case REDISMODULE_REPLY_INTEGER:
+        return py.PyLong_FromLongLong(rm.CallReplyInteger(r));
+    case REDISMODULE_REPLY_ARRAY: {
+        size_t n = rm.CallReplyLength(r);
+        PyObject *list = py.PyList_New((Py_ssize_t)n);
+        if (!list) return NULL;
+        for (size_t i = 0; i < n; i++) {
+            PyObject *e = reply_to_py(rm.CallReplyArrayElement(r, i));
+            if (!e) {
+                py.Py_DecRef(list);
+                return NULL;
+            }
+            py.PyList_SetItem(list, (Py_ssize_t)i, e);
+        }
+        return list;
+    }
+    default:
+        return py_new_none();
+    }
+}
+
+// bytes and bytearray go as they are, str as UTF-8, anything else as str(x).
+static RedisModuleString *arg_to_string(PyObject *o) {
+    char *p;
+    Py_ssize_t n;
+    if (py_is(o, py.PyBytes_Type)) {
+        if (py.PyBytes_AsStringAndSize(o, &p, &n) < 0) return NULL;
+        return rm.CreateString(NULL, p, (size_t)n);
+    }
+    if (py_is(o, py.PyByteArray_Type)) {
+        return rm.CreateString(NULL, py.PyByteArray_AsString(o), (size_t)py.PyByteArray_Size(o));
+    }
+    PyObject *s;
+    if (py_is(o, py.PyUnicode_Type)) {
+        py.Py_IncRef(o);
+        s = o;
+    } else if (!(s = py.PyObject_Str(o))) {
+        return NULL;
+    }
+    const char *u = py.PyUnicode_AsUTF8AndSize(s, &n);
+    RedisModuleString *r = u ? rm.CreateString(NULL, u, (size_t)n) : NULL;
+    py.Py_DecRef(s);
+    return r;
+}
+
+static gears_session *session_of(PyObject *self) {
+    void **slot = (void **)py_native_slot(self);
+    return slot ? (gears_session *)*slot : NULL;
+}
+
+// With the Redis lock held: 1 and errbuf filled when the session's user may
+// not run this command on these keys.
+static int acl_denied(gears_session *s, RedisModuleString **argv, int argc, const char *cmd,
+                      char *errbuf, size_t errlen) {
+    if (!s || !s->user) return 0;
+    RedisModuleUser *u = rm.GetModuleUserFromUserName(s->user);
+    if (!u) {
+        snprintf(errbuf, errlen, "NOPERM the user that ran this script no longer exists");
+        return 1;
+    }
+    errno = 0;
+    int denied = rm.ACLCheckCommandPermissions(u, argv, argc) != REDISMODULE_OK && errno != ENOENT;
+    rm.FreeModuleUser(u);
+    if (denied) {
+        snprintf(errbuf, errlen,
+                 "NOPERM this user has no permissions to run the '%s' command or to access its keys", cmd);
+    }
+    return denied;
+}
+
+#define STACK_ARGS 16
+
+PyObject *gears_execute(PyObject *self, PyObject *args) {
+    Py_ssize_t n = py.PyTuple_Size(args);
+    if (n == 0) return py.PyList_New(0);
+    PyObject *cmdobj = py.PyTuple_GetItem(args, 0);
+    if (!py_is(cmdobj, py.PyUnicode_Type)) return raise_gears("the given command must be a string");
+    Py_ssize_t cmdlen;
+    const char *cmd = py.PyUnicode_AsUTF8AndSize(cmdobj, &cmdlen); // alive as long as args
+    if (!cmd) return NULL;
+
+    RedisModuleString *stackv[STACK_ARGS];
+    RedisModuleString **argv = n <= STACK_ARGS ? stackv : malloc(sizeof(*argv) * (size_t)n);
+    if (!argv) return raise_gears("out of memory");
+    Py_ssize_t built = 0;
+    argv[built++] = rm.CreateString(NULL, cmd, (size_t)cmdlen);
+    for (; built < n; built++) {
+        if (!(argv[built] = arg_to_string(py.PyTuple_GetItem(args, built)))) break;
+    }
+    if (built < n) {
+        for (Py_ssize_t i = 0; i < built; i++) rm.FreeString(NULL, argv[i]);
+        if (argv != stackv) free(argv);
+        return NULL;
+    }
+
+    gears_session *sess = session_of(self);
+    gears_thread *t = &tls;
+    char errbuf[256] = {0};
+    int call_errno = 0;
+    RedisModuleCallReply *reply = NULL;
+
+    PyThreadState *ts = py.PyEval_SaveThread();
+    int locked = !t->lock_held;
+    if (locked) rm.ThreadSafeContextLock(gears_detached);
+    if (!acl_denied(sess, argv, (int)n, cmd, errbuf, sizeof errbuf)) {
+        errno = 0;
+        // !: replicate, v: argv array, E: errors as replies, M: refuse deny-oom commands at maxmemory.
+        reply = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, "!vEM", argv + 1, (size_t)(n - 1));
+        call_errno = errno;
+    }
+    // Freed under the lock: the keyspace may now share these objects.
+    for (Py_ssize_t i = 0; i < n; i++) rm.FreeString(NULL, argv[i]);
+    if (locked) rm.ThreadSafeContextUnlock(gears_detached);
+    py.PyEval_RestoreThread(ts);
+
+    if (argv != stackv) free(argv);
+    if (errbuf[0]) return raise_gears(errbuf);
+    if (!reply) {
+        if (call_errno == ENOENT) snprintf(errbuf, sizeof errbuf, "ERR unknown command '%s'", cmd);
+        else snprintf(errbuf, sizeof errbuf, "%s", call_errno ? strerror(call_errno) : "Failed executing command");
+        return raise_gears(errbuf);
+    }
+    PyObject *res;
+    if (rm.CallReplyType(reply) == REDISMODULE_REPLY_ERROR) {
+        size_t len;
+        const char *p = rm.CallReplyStringPtr(reply, &len);
+        PyObject *msg = py.PyUnicode_DecodeUTF8(p, (Py_ssize_t)len, "replace");
+        if (msg) {
+            py.PyErr_SetObject(gears_error_type(), msg);
+            py.Py_DecRef(msg);
+        }
+        res = NULL;
+    } else {
+        res = reply_to_py(reply);
+    }
+    rm.FreeCallReply(reply);
+    return res;
+}
+
+PyObject *gears_atomic_enter(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    gears_thread *t = &tls;
+    if (t->atomic_depth > 0) return raise_gears("Already inside an atomic block");
+    if (!t->lock_held) {
+        PyThreadState *ts = py.PyEval_SaveThread();
+        rm.ThreadSafeContextLock(gears_detached);
+        py.PyEval_RestoreThread(ts);
+        t->lock_held = 1;
+        t->atomic_locked = 1;
+    }
+    t->atomic_depth = 1;
+    return py_new_none();
+}
+
+PyObject *gears_atomic_exit(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    gears_release_atomic();
+    return py_new_none();
+}
+
+// Also called when a script or step returns, so a block left open by an
+// exception or a missing __exit__ never keeps Redis locked.
+void gears_release_atomic(void) {
+    gears_thread *t = &tls;
+    if (t->atomic_locked) {
+        rm.ThreadSafeContextUnlock(gears_detached);
+        t->lock_held = 0;
+        t->atomic_locked = 0;
+    }
+    t->atomic_depth = 0;
+}
+
+// A command from Go (management paths, not per record): takes the Redis lock
+// unless this thread holds it. Frees argv.
+RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc) {
+    gears_thread *t = &tls;
+    int locked = !t->lock_held;
+    if (locked) rm.ThreadSafeContextLock(gears_detached);
+    RedisModuleCallReply *r = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, "vE", argv, argc);
+    for (size_t i = 0; i < argc; i++) rm.FreeString(NULL, argv[i]);
+    if (locked) rm.ThreadSafeContextUnlock(gears_detached);
+    return r;
+}

@@ -1,0 +1,66 @@
+package main
+
+/*
+#cgo CFLAGS: -O2 -I${SRCDIR}/../interp
+#include "module.h"
+*/
+import "C"
+
+import (
+	"strings"
+	"unsafe"
+)
+
+// Ctx is a Redis command context on the main thread: it writes the reply.
+type Ctx struct{ p *C.RedisModuleCtx }
+
+func (c Ctx) Error(msg string) {
+	// An error reply is one line.
+	msg = strings.NewReplacer("\r", " ", "\n", " ").Replace(msg)
+	cs := C.CString(msg)
+	C.w_ReplyWithError(c.p, cs)
+	C.free(unsafe.Pointer(cs))
+}
+
+func (c Ctx) Simple(s string) {
+	cs := C.CString(s)
+	C.w_ReplyWithSimpleString(c.p, cs)
+	C.free(unsafe.Pointer(cs))
+}
+
+func (c Ctx) Bulk(s string) {
+	if len(s) == 0 {
+		C.w_ReplyWithStringBuffer(c.p, nil, 0)
+		return
+	}
+	cs := C.CString(s)
+	C.w_ReplyWithStringBuffer(c.p, cs, C.size_t(len(s)))
+	C.free(unsafe.Pointer(cs))
+}
+
+func (c Ctx) Int(v int64)      { C.w_ReplyWithLongLong(c.p, C.longlong(v)) }
+func (c Ctx) Array(n int)      { C.w_ReplyWithArray(c.p, C.long(n)) }
+func (c Ctx) Null()            { C.w_ReplyWithNull(c.p) }
+func (c Ctx) WrongArity()      { C.w_WrongArity(c.p) }
+func (c Ctx) Flags() int       { return int(C.w_GetContextFlags(c.p)) }
+func (c Ctx) OK()              { c.Simple("OK") }
+func (c Ctx) raw() *C.RedisModuleCtx { return c.p }
+
+// args copies a command's arguments into Go strings.
+func args(argv **C.RedisModuleString, argc C.int) []string {
+	out := make([]string, int(argc))
+	for i := range out {
+		var n C.size_t
+		p := C.w_StringPtrLen(C.gears_arg(argv, C.int(i)), &n)
+		out[i] = C.GoStringN(p, C.int(n))
+	}
+	return out
+}
+
+// logf writes one line to the Redis log from any thread.
+func logf(level, msg string) {
+	cl, cm := C.CString(level), C.CString(msg)
+	C.gears_log(nil, cl, cm)
+	C.free(unsafe.Pointer(cl))
+	C.free(unsafe.Pointer(cm))
+}

@@ -1,0 +1,84 @@
+package main
+
+// Every function Redis calls into Go. cgo forbids C definitions in a file
+// with //export, so the C side lives in rm.c; each function here recovers,
+// because a Go panic that crosses a cgo frame kills redis-server.
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+func logPanic(where string, r any) {
+	logf("warning", fmt.Sprintf("gears: internal error in %s: %v\n%s", where, r, debug.Stack()))
+}
+
+//export goOnLoad
+func goOnLoad(ctx *C.RedisModuleCtx, argv **C.RedisModuleString, argc C.int) (rc C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("module load", r)
+			rc = C.REDISMODULE_ERR
+		}
+	}()
+	if err := onLoad(Ctx{ctx}, args(argv, argc)); err != nil {
+		logf("warning", "gears: the module cannot load: "+err.Error())
+		return C.REDISMODULE_ERR
+	}
+	return C.REDISMODULE_OK
+}
+
+//export goCommand
+func goCommand(id C.int, ctx *C.RedisModuleCtx, argv **C.RedisModuleString, argc C.int) C.int {
+	c := Ctx{ctx}
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic(commands[id].name, r)
+			c.Error("ERR gears internal error (see the Redis log)")
+		}
+	}()
+	commands[id].run(c, args(argv, argc))
+	return C.REDISMODULE_OK
+}
+
+//export goBlockedReply
+func goBlockedReply(ctx *C.RedisModuleCtx, handle C.uint64_t) C.int {
+	c := Ctx{ctx}
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("blocked client reply", r)
+			c.Error("ERR gears internal error (see the Redis log)")
+		}
+	}()
+	if b := blocked.get(uint64(handle)); b != nil {
+		b.reply(c)
+	} else {
+		c.Error("ERR gears lost the reply of this command")
+	}
+	return C.REDISMODULE_OK
+}
+
+//export goBlockedFree
+func goBlockedFree(handle C.uint64_t) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("blocked client cleanup", r)
+		}
+	}()
+	blocked.finish(uint64(handle))
+}
+
+//export goInfo
+func goInfo(ctx *C.RedisModuleInfoCtx) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("INFO", r)
+		}
+	}()
+	writeInfo(ctx)
+}

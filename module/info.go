@@ -1,0 +1,43 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"gears/interp"
+)
+
+// writeInfo fills INFO's rg section. Python's memory is reported here
+// because Redis's used_memory does not see it.
+func writeInfo(ctx *C.RedisModuleInfoCtx) {
+	total, peak, cur := interp.Memory()
+	empty := C.CString("")
+	C.w_InfoAddSection(ctx, empty)
+	C.free(unsafe.Pointer(empty))
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"nexecutions", 0},
+		{"nregistrations", 0},
+		{"sessions", int64(g.sessions.Len())},
+		{"live_interpreters", interp.Live()},
+		{"ready_interpreters", int64(g.pool.Ready())},
+		{"python_threads", int64(g.threads.Running())},
+		{"scripts_running", g.scriptsRunning.Load()},
+		{"scripts_total", g.scriptsTotal.Load()},
+		{"python_memory", cur},
+		{"python_memory_peak", peak},
+		{"TotalAllocated", total},
+		{"PeakAllocated", peak},
+		{"CurrAllocated", cur},
+	} {
+		name := C.CString(f.name)
+		C.w_InfoAddFieldLongLong(ctx, name, C.longlong(f.v))
+		C.free(unsafe.Pointer(name))
+	}
+}

@@ -1,0 +1,180 @@
+// Command module is redisgears.so: the Redis module entry point, its commands
+// and the Redis side of the Python runtime.
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"gears/config"
+	"gears/interp"
+	"gears/pyhome"
+	gearsrt "gears/runtime"
+	"gears/session"
+)
+
+func main() {}
+
+// gears is the module's state, created at load.
+type gears struct {
+	cfg      *config.Config
+	pool     *session.Pool
+	threads  *session.Threads
+	sessions *session.Registry
+	cluster  bool
+
+	scriptsRunning atomic.Int64
+	scriptsTotal   atomic.Int64
+}
+
+var g *gears
+
+func onLoad(c Ctx, argv []string) error {
+	cfg, err := config.Load(argv)
+	if err != nil {
+		return err
+	}
+	if cfg.IsolationMode() != config.IsolationSubinterpreter {
+		return fmt.Errorf("IsolationMode %s is not available in this version", cfg.IsolationMode())
+	}
+	base := cfg.PythonHomeDir()
+	if base == "" {
+		// Redis runs in its `dir`; never default to a shared temp dir.
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("cannot find Redis's dir: %w", err)
+		}
+		base = filepath.Join(wd, "gears-python")
+	}
+	enableCrashOutput(base)
+
+	start := time.Now()
+	home, err := pyhome.Extract(base)
+	if err != nil {
+		return fmt.Errorf("extracting the bundled Python: %w", err)
+	}
+	extracted := time.Since(start)
+
+	g = &gears{
+		cfg:      cfg,
+		threads:  session.NewThreads(cfg.ExecutionThreads()),
+		sessions: session.NewRegistry(),
+		cluster:  c.Flags()&clusterFlag != 0,
+	}
+	interp.PanicHandler = logPanic
+	gearsrt.Register(host{})
+	interp.RegisterNative("execute", C.gears_execute, interp.MethVarargs)
+	interp.RegisterNative("atomic_enter", C.gears_atomic_enter, interp.MethNoArgs)
+	interp.RegisterNative("atomic_exit", C.gears_atomic_exit, interp.MethNoArgs)
+	if err := interp.Init(home); err != nil {
+		return fmt.Errorf("starting Python from %s: %w", home, err)
+	}
+	if err := onThread(selfTest); err != nil {
+		return fmt.Errorf("Python self-test failed: %w", err)
+	}
+	g.pool = session.NewPool(interp.OwnGIL, gearsrt.Setup, cfg.InterpreterPoolSize, g.threads.Go, func(err error) {
+		logf("warning", "gears: cannot create a Python interpreter: "+err.Error())
+	})
+	g.pool.Refill()
+
+	if err := registerCommands(c); err != nil {
+		return err
+	}
+	if C.gears_register_info(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot register the INFO section")
+	}
+	logf("notice", fmt.Sprintf("gears: Python %s ready in %d ms (extraction %d ms) from %s",
+		interp.Version(), time.Since(start).Milliseconds(), extracted.Milliseconds(), home))
+	return nil
+}
+
+const clusterFlag = 1 << 5 // REDISMODULE_CTX_FLAGS_CLUSTER
+
+// selfTest checks the hand-written CPython ABI: an interpreter built from our
+// PyInterpreterConfig must read back the same settings.
+func selfTest() error {
+	it, err := interp.New(interp.OwnGIL, func(t *interp.Thread) error {
+		d := t.NewDict()
+		defer t.Decref(d)
+		return t.Exec(`
+import _interpreters
+c = _interpreters.get_config(_interpreters.get_current()[0])
+want = dict(use_main_obmalloc=False, allow_fork=False, allow_exec=False, allow_threads=True,
+            allow_daemon_threads=False, check_multi_interp_extensions=True, gil='own')
+got = {k: getattr(c, k) for k in want}
+if got != want:
+    raise SystemError('interpreter config reads back as %r, expected %r' % (got, want))
+`, d)
+	})
+	if err != nil {
+		return err
+	}
+	it.Close()
+	return nil
+}
+
+// onThread runs fn on a Python thread and waits for it.
+func onThread(fn func() error) error {
+	done := make(chan error, 1)
+	g.threads.Go(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("internal error: %v", r)
+			}
+		}()
+		done <- fn()
+	})
+	return <-done
+}
+
+// enableCrashOutput sends Go's fatal error traces to a file next to the
+// Python tree: redis-server's stderr is often /dev/null.
+func enableCrashOutput(base string) {
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(base, "gears-crash.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	debug.SetCrashOutput(f, debug.CrashOptions{})
+	f.Close()
+}
+
+// host is the Redis side of the Python runtime's host functions.
+type host struct{}
+
+func (host) Log(level, msg string)                 { logf(level, msg) }
+func (host) ConfigExtra(key string) (string, bool) { return g.cfg.Extra(key) }
+func (host) AttemptTraceback() bool                { return g.cfg.PythonAttemptTraceback() }
+func (host) Hashtag() string {
+	if !g.cluster {
+		return gearsrt.SlotTag(0)
+	}
+	return gearsrt.SlotTag(lowestOwnedSlot())
+}
+
+// sessionC allocates the C half of a session (read by execute() without Go).
+func sessionC(user *C.RedisModuleString) *C.gears_session {
+	s := (*C.gears_session)(C.calloc(1, C.size_t(unsafe.Sizeof(C.gears_session{}))))
+	s.user = user
+	return s
+}
+
+func freeSessionC(s *C.gears_session) {
+	if s.user != nil {
+		C.w_FreeString(s.user)
+	}
+	C.free(unsafe.Pointer(s))
+}

@@ -1,0 +1,72 @@
+// Declarations shared by module's C and Go files.
+#ifndef GEARS_MODULE_H
+#define GEARS_MODULE_H
+
+#include <stdlib.h>
+#include "rm.h"
+#include "interp.h"
+
+#define GEARS_MAX_COMMANDS 64
+
+// The per-session data native functions need, in C memory so Python threads
+// can read it without calling Go.
+typedef struct {
+    RedisModuleString *user; // ACL user of the client that created the session; NULL: no check
+} gears_session;
+
+// What the current OS thread may do with Redis while running Python.
+typedef struct {
+    RedisModuleCtx *ctx; // a command's context (main thread), else NULL: use the detached one
+    int lock_held;       // the Redis lock is held by this thread (main thread or atomic())
+    int atomic_depth;
+    int atomic_locked; // atomic() took the lock itself and must release it
+} gears_thread;
+
+extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
+
+int gears_register_command(RedisModuleCtx *ctx, int id, const char *name, const char *flags,
+                           int first, int last, int step);
+RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx);
+int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle);
+int gears_register_info(RedisModuleCtx *ctx);
+void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
+gears_thread *gears_thread_state(void);
+void gears_release_atomic(void);
+RedisModuleString *gears_arg(RedisModuleString **argv, int i);
+
+RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc);
+PyObject *gears_execute(PyObject *self, PyObject *args);
+PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
+PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
+
+static inline const char *w_StringPtrLen(const RedisModuleString *s, size_t *n) { return rm.StringPtrLen(s, n); }
+static inline int w_ReplyWithError(RedisModuleCtx *c, const char *e) { return rm.ReplyWithError(c, e); }
+static inline int w_ReplyWithSimpleString(RedisModuleCtx *c, const char *s) { return rm.ReplyWithSimpleString(c, s); }
+static inline int w_ReplyWithStringBuffer(RedisModuleCtx *c, const char *s, size_t n) { return rm.ReplyWithStringBuffer(c, s, n); }
+static inline int w_ReplyWithLongLong(RedisModuleCtx *c, long long v) { return rm.ReplyWithLongLong(c, v); }
+static inline int w_ReplyWithArray(RedisModuleCtx *c, long n) { return rm.ReplyWithArray(c, n); }
+static inline int w_ReplyWithNull(RedisModuleCtx *c) { return rm.ReplyWithNull(c); }
+static inline int w_WrongArity(RedisModuleCtx *c) { return rm.WrongArity(c); }
+static inline int w_GetContextFlags(RedisModuleCtx *c) { return rm.GetContextFlags(c); }
+static inline int w_UnblockClient(RedisModuleBlockedClient *bc, void *p) { return rm.UnblockClient(bc, p); }
+static inline void *w_GetBlockedClientPrivateData(RedisModuleCtx *c) { return rm.GetBlockedClientPrivateData(c); }
+static inline int w_MeasureStart(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeStart(bc); }
+static inline int w_MeasureEnd(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeEnd(bc); }
+static inline RedisModuleString *w_GetCurrentUserName(RedisModuleCtx *c) { return rm.GetCurrentUserName(c); }
+static inline void w_FreeString(RedisModuleString *s) { rm.FreeString(NULL, s); }
+static inline int w_InfoAddSection(RedisModuleInfoCtx *c, const char *n) { return rm.InfoAddSection(c, n); }
+static inline int w_InfoAddFieldLongLong(RedisModuleInfoCtx *c, const char *f, long long v) { return rm.InfoAddFieldLongLong(c, f, v); }
+static inline int w_InfoAddFieldCString(RedisModuleInfoCtx *c, const char *f, const char *v) { return rm.InfoAddFieldCString(c, f, v); }
+static inline void w_SetModuleAttribs(RedisModuleCtx *c, const char *n, int v) { rm.SetModuleAttribs(c, n, v, REDISMODULE_APIVER_1); }
+static inline int w_IsModuleNameBusy(const char *n) { return rm.IsModuleNameBusy(n); }
+static inline RedisModuleString *w_CreateString(const char *p, size_t n) { return rm.CreateString(NULL, p, n); }
+static inline int w_CallReplyType(RedisModuleCallReply *r) { return rm.CallReplyType(r); }
+static inline const char *w_CallReplyStringPtr(RedisModuleCallReply *r, size_t *n) { return rm.CallReplyStringPtr(r, n); }
+static inline long long w_CallReplyInteger(RedisModuleCallReply *r) { return rm.CallReplyInteger(r); }
+static inline size_t w_CallReplyLength(RedisModuleCallReply *r) { return rm.CallReplyLength(r); }
+static inline RedisModuleCallReply *w_CallReplyArrayElement(RedisModuleCallReply *r, size_t i) { return rm.CallReplyArrayElement(r, i); }
+static inline void w_FreeCallReply(RedisModuleCallReply *r) { rm.FreeCallReply(r); }
+static inline void w_Lock(void) { rm.ThreadSafeContextLock(gears_detached); }
+static inline void w_Unlock(void) { rm.ThreadSafeContextUnlock(gears_detached); }
+
+#endif

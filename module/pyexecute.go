@@ -1,0 +1,177 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"gears/interp"
+	"gears/session"
+)
+
+// pyExecuteArgs is RG.PYEXECUTE's parsed command line.
+type pyExecuteArgs struct {
+	script       string
+	unblocking   bool
+	id           string
+	description  string
+	upgrade      bool
+	replaceWith  string
+	forceReqs    bool
+	requirements []string
+}
+
+// parsePyExecute follows RedisGears 1.2: options in any order, case
+// insensitive, until the first unknown token, which must be REQUIREMENTS.
+func parsePyExecute(argv []string) (*pyExecuteArgs, error) {
+	a := &pyExecuteArgs{script: argv[1]}
+	rest := argv[2:]
+	value := func(name string) (string, error) {
+		if len(rest) < 2 {
+			return "", errors.New(name + " is missing")
+		}
+		v := rest[1]
+		rest = rest[1:]
+		return v, nil
+	}
+	for ; len(rest) > 0; rest = rest[1:] {
+		var err error
+		switch strings.ToUpper(rest[0]) {
+		case "UNBLOCKING":
+			a.unblocking = true
+		case "ID":
+			a.id, err = value("ID")
+			if err == nil && !validSessionID(a.id) {
+				err = errors.New("ID must be compose of: ['A'-'Z' | 'a'-'z' | '0' - '9' | '-' | '_']")
+			}
+		case "DESCRIPTION":
+			a.description, err = value("DESCRIPTION")
+		case "UPGRADE":
+			a.upgrade = true
+		case "REPLACE_WITH":
+			a.replaceWith, err = value("REPLACE_WITH")
+		case "FORCE_REINSTALL_REQUIREMENTS":
+			a.forceReqs = true
+		case "REQUIREMENTS":
+			a.requirements = rest[1:]
+			return a, nil
+		default:
+			return nil, fmt.Errorf("Unknown arguments were given: %s", rest[0])
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func validSessionID(id string) bool {
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+const noBlockingFlags = C.REDISMODULE_CTX_FLAGS_MULTI | C.REDISMODULE_CTX_FLAGS_LUA | C.REDISMODULE_CTX_FLAGS_DENY_BLOCKING
+
+// RG.PYEXECUTE: the script runs on a Python thread with the client blocked,
+// so a slow or looping script never blocks Redis.
+func cmdPyExecute(c Ctx, argv []string) {
+	if len(argv) < 2 {
+		c.WrongArity()
+		return
+	}
+	if c.Flags()&noBlockingFlags != 0 {
+		c.Error("Can not run gears inside a multi exec, lua, or when blocking is not allowed")
+		return
+	}
+	a, err := parsePyExecute(argv)
+	if err != nil {
+		c.Error(err.Error())
+		return
+	}
+	if len(a.requirements) > 0 {
+		logf("warning", "gears: REQUIREMENTS are not supported by this version; refused: "+strings.Join(a.requirements, " "))
+		c.Error("Could not satisfy requirements (look at redis log file for more information)")
+		return
+	}
+	id := a.id
+	if a.replaceWith != "" {
+		if _, ok := g.sessions.Get(a.id); ok && a.id != "" {
+			c.Error(fmt.Sprintf("Can not replace an existing session %s with %s", a.id, a.replaceWith))
+			return
+		}
+		if _, ok := g.sessions.Get(a.replaceWith); !ok {
+			c.Error(fmt.Sprintf("Can not replace with %s, session does not exists.", a.replaceWith))
+			return
+		}
+	}
+	if id == "" {
+		id = session.RandomID()
+	} else if _, ok := g.sessions.Get(id); ok && !a.upgrade {
+		c.Error(fmt.Sprintf("Session %s already exists", id))
+		return
+	}
+
+	sess := session.New(id, a.description, nil)
+	g.sessions.Add(sess)
+	cs := sessionC(C.w_GetCurrentUserName(c.p))
+	sess.OnEnd(func() { freeSessionC(cs) })
+	g.scriptsRunning.Add(1)
+	g.scriptsTotal.Add(1)
+	b := block(c, func() {
+		// Main thread, once the client got its reply (or left).
+		g.sessions.Remove(sess)
+		sess.Release(g.threads.Go)
+	})
+	g.threads.Go(func() {
+		defer g.scriptsRunning.Add(-1)
+		err := runScript(sess, cs, a.script)
+		if err != nil {
+			msg := err.Error()
+			b.Unblock(func(c Ctx) { c.Error(msg) })
+			return
+		}
+		b.Unblock(func(c Ctx) { c.OK() })
+	})
+}
+
+// runScript gives the session an interpreter and runs its top-level code.
+// It runs on a locked Python thread.
+func runScript(sess *session.Session, cs *C.gears_session, src string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("RG.PYEXECUTE", r)
+			err = errors.New("ERR gears internal error (see the Redis log)")
+		}
+	}()
+	it, err := g.pool.Get()
+	if err != nil {
+		return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
+	}
+	*(**C.gears_session)(it.Slot()) = cs
+	sess.Interp = it
+	return withInterp(it, func(t *interp.Thread) error {
+		globals, err := t.MainGlobals()
+		if err != nil {
+			return err
+		}
+		return t.Exec(src, globals)
+	})
+}
+
+// withInterp runs fn with it attached to this (locked) thread, and makes sure
+// an atomic() block left open cannot keep Redis locked afterwards.
+func withInterp(it *interp.Interp, fn func(*interp.Thread) error) error {
+	t := it.Attach()
+	defer t.Detach()
+	defer C.gears_release_atomic()
+	return fn(t)
+}

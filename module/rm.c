@@ -1,0 +1,86 @@
+// The module's C side: RedisModule_OnLoad, API resolution, command and
+// callback trampolines into Go. Go panics never reach here: every exported Go
+// function recovers.
+#include <string.h>
+#include "module.h"
+#include "_cgo_export.h"
+
+rm_api rm;
+RedisModuleCtx *gears_detached;
+
+// Reported in MODULE LIST: the RedisGears version whose API gears implements.
+#define GEARS_MODULE_VERSION 10213
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    int (*getapi)(const char *, void *) = (int (*)(const char *, void *))((void **)ctx)[0];
+    if (getapi("RedisModule_Log", (void *)&rm.Log) != REDISMODULE_OK) return REDISMODULE_ERR;
+#define RM_RESOLVE(ret, name, params)                                                        \
+    if (getapi("RedisModule_" #name, (void *)&rm.name) != REDISMODULE_OK || !rm.name) {        \
+        rm.Log(ctx, "warning", "gears: this Redis lacks RedisModule_" #name " (Redis 7.0+ is required)"); \
+        return REDISMODULE_ERR;                                                                \
+    }
+    RM_FUNCS(RM_RESOLVE)
+#undef RM_RESOLVE
+    if (rm.IsModuleNameBusy("rg")) {
+        rm.Log(ctx, "warning", "gears: a module named rg is already loaded");
+        return REDISMODULE_ERR;
+    }
+    rm.SetModuleAttribs(ctx, "rg", GEARS_MODULE_VERSION, REDISMODULE_APIVER_1);
+    gears_detached = rm.GetDetachedThreadSafeContext(ctx);
+    return goOnLoad(ctx, argv, argc);
+}
+
+// A Go runtime cannot be unloaded from a process.
+int RedisModule_OnUnload(RedisModuleCtx *ctx) {
+    rm.Log(ctx, "warning", "gears: MODULE UNLOAD is not supported; restart Redis to remove the module");
+    return REDISMODULE_ERR;
+}
+
+// One C entry point per command id: CreateCommand takes bare function pointers.
+#define CMD_FN(n) \
+    static int gears_cmd_##n(RedisModuleCtx *c, RedisModuleString **v, int a) { return goCommand(n, c, v, a); }
+#define CMD_FN8(n) CMD_FN(n##0) CMD_FN(n##1) CMD_FN(n##2) CMD_FN(n##3) CMD_FN(n##4) CMD_FN(n##5) CMD_FN(n##6) CMD_FN(n##7)
+CMD_FN8() CMD_FN8(1) CMD_FN8(2) CMD_FN8(3) CMD_FN8(4) CMD_FN8(5) CMD_FN8(6) CMD_FN8(7)
+#define CMD_REF(n) gears_cmd_##n,
+#define CMD_REF8(n) CMD_REF(n##0) CMD_REF(n##1) CMD_REF(n##2) CMD_REF(n##3) CMD_REF(n##4) CMD_REF(n##5) CMD_REF(n##6) CMD_REF(n##7)
+static RedisModuleCmdFunc cmd_fns[GEARS_MAX_COMMANDS] = {
+    CMD_REF8() CMD_REF8(1) CMD_REF8(2) CMD_REF8(3) CMD_REF8(4) CMD_REF8(5) CMD_REF8(6) CMD_REF8(7)};
+
+int gears_register_command(RedisModuleCtx *ctx, int id, const char *name, const char *flags,
+                           int first, int last, int step) {
+    if (id < 0 || id >= GEARS_MAX_COMMANDS) return REDISMODULE_ERR;
+    return rm.CreateCommand(ctx, name, cmd_fns[id], flags, first, last, step);
+}
+
+static int gears_blocked_reply(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    (void)argv;
+    (void)argc;
+    return goBlockedReply(ctx, (uint64_t)(uintptr_t)rm.GetBlockedClientPrivateData(ctx));
+}
+
+static void gears_blocked_free(RedisModuleCtx *ctx, void *priv) {
+    (void)ctx;
+    goBlockedFree((uint64_t)(uintptr_t)priv);
+}
+
+RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx) {
+    return rm.BlockClient(ctx, gears_blocked_reply, NULL, gears_blocked_free, 0);
+}
+
+int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle) {
+    return rm.UnblockClient(bc, (void *)(uintptr_t)handle);
+}
+
+static void gears_info(RedisModuleInfoCtx *ctx, int for_crash_report) {
+    // The crash report runs in a signal handler: no Go there.
+    if (for_crash_report) return;
+    goInfo(ctx);
+}
+
+int gears_register_info(RedisModuleCtx *ctx) { return rm.RegisterInfoFunc(ctx, gears_info); }
+
+void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg) {
+    rm.Log(ctx ? ctx : gears_detached, level, "%s", msg);
+}
+
+RedisModuleString *gears_arg(RedisModuleString **argv, int i) { return argv[i]; }

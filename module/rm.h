@@ -1,0 +1,91 @@
+// Hand-written subset of the Redis module API (Redis 7.0 signatures). No
+// redismodule.h exists in any package registry we can use, so the project
+// declares only what it calls; every function is resolved by name at load
+// through RedisModule_GetApi, and a missing one fails the load cleanly.
+#ifndef GEARS_RM_H
+#define GEARS_RM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REDISMODULE_OK 0
+#define REDISMODULE_ERR 1
+#define REDISMODULE_APIVER_1 1
+
+#define REDISMODULE_REPLY_UNKNOWN -1
+#define REDISMODULE_REPLY_STRING 0
+#define REDISMODULE_REPLY_ERROR 1
+#define REDISMODULE_REPLY_INTEGER 2
+#define REDISMODULE_REPLY_ARRAY 3
+#define REDISMODULE_REPLY_NULL 4
+
+#define REDISMODULE_CTX_FLAGS_LUA (1 << 0)
+#define REDISMODULE_CTX_FLAGS_MULTI (1 << 1)
+#define REDISMODULE_CTX_FLAGS_MASTER (1 << 2)
+#define REDISMODULE_CTX_FLAGS_LOADING (1 << 13)
+#define REDISMODULE_CTX_FLAGS_DENY_BLOCKING (1 << 21)
+
+#define REDISMODULE_POSTPONED_ARRAY_LEN -1
+
+typedef struct RedisModuleCtx RedisModuleCtx;
+typedef struct RedisModuleString RedisModuleString;
+typedef struct RedisModuleCallReply RedisModuleCallReply;
+typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
+typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
+typedef struct RedisModuleUser RedisModuleUser;
+typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
+typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
+
+// X(return type, name, parameter list)
+#define RM_FUNCS(X)                                                                            \
+    X(int, CreateCommand, (RedisModuleCtx *, const char *, RedisModuleCmdFunc, const char *, int, int, int)) \
+    X(void, SetModuleAttribs, (RedisModuleCtx *, const char *, int, int))                      \
+    X(int, IsModuleNameBusy, (const char *))                                                   \
+    X(int, WrongArity, (RedisModuleCtx *))                                                     \
+    X(int, ReplyWithError, (RedisModuleCtx *, const char *))                                   \
+    X(int, ReplyWithSimpleString, (RedisModuleCtx *, const char *))                            \
+    X(int, ReplyWithStringBuffer, (RedisModuleCtx *, const char *, size_t))                    \
+    X(int, ReplyWithLongLong, (RedisModuleCtx *, long long))                                   \
+    X(int, ReplyWithArray, (RedisModuleCtx *, long))                                           \
+    X(void, ReplySetArrayLength, (RedisModuleCtx *, long))                                     \
+    X(int, ReplyWithNull, (RedisModuleCtx *))                                                  \
+    X(const char *, StringPtrLen, (const RedisModuleString *, size_t *))                       \
+    X(RedisModuleString *, CreateString, (RedisModuleCtx *, const char *, size_t))             \
+    X(void, FreeString, (RedisModuleCtx *, RedisModuleString *))                               \
+    X(RedisModuleCallReply *, Call, (RedisModuleCtx *, const char *, const char *, ...))       \
+    X(int, CallReplyType, (RedisModuleCallReply *))                                            \
+    X(const char *, CallReplyStringPtr, (RedisModuleCallReply *, size_t *))                    \
+    X(long long, CallReplyInteger, (RedisModuleCallReply *))                                   \
+    X(size_t, CallReplyLength, (RedisModuleCallReply *))                                       \
+    X(RedisModuleCallReply *, CallReplyArrayElement, (RedisModuleCallReply *, size_t))         \
+    X(void, FreeCallReply, (RedisModuleCallReply *))                                           \
+    X(void, Log, (RedisModuleCtx *, const char *, const char *, ...))                          \
+    X(RedisModuleBlockedClient *, BlockClient, (RedisModuleCtx *, RedisModuleCmdFunc, RedisModuleCmdFunc, RedisModuleFreePrivFunc, long long)) \
+    X(int, UnblockClient, (RedisModuleBlockedClient *, void *))                                \
+    X(void *, GetBlockedClientPrivateData, (RedisModuleCtx *))                                 \
+    X(int, BlockedClientMeasureTimeStart, (RedisModuleBlockedClient *))                        \
+    X(int, BlockedClientMeasureTimeEnd, (RedisModuleBlockedClient *))                          \
+    X(RedisModuleCtx *, GetDetachedThreadSafeContext, (RedisModuleCtx *))                      \
+    X(void, FreeThreadSafeContext, (RedisModuleCtx *))                                         \
+    X(void, ThreadSafeContextLock, (RedisModuleCtx *))                                         \
+    X(void, ThreadSafeContextUnlock, (RedisModuleCtx *))                                       \
+    X(int, GetContextFlags, (RedisModuleCtx *))                                                \
+    X(int, RegisterInfoFunc, (RedisModuleCtx *, RedisModuleInfoFunc))                          \
+    X(int, InfoAddSection, (RedisModuleInfoCtx *, const char *))                               \
+    X(int, InfoAddFieldLongLong, (RedisModuleInfoCtx *, const char *, long long))              \
+    X(int, InfoAddFieldCString, (RedisModuleInfoCtx *, const char *, const char *))            \
+    X(RedisModuleString *, GetCurrentUserName, (RedisModuleCtx *))                             \
+    X(RedisModuleUser *, GetModuleUserFromUserName, (RedisModuleString *))                     \
+    X(int, ACLCheckCommandPermissions, (RedisModuleUser *, RedisModuleString **, int))         \
+    X(int, FreeModuleUser, (RedisModuleUser *))
+
+typedef struct {
+#define RM_FIELD(ret, name, params) ret(*name) params;
+    RM_FUNCS(RM_FIELD)
+#undef RM_FIELD
+} rm_api;
+
+extern rm_api rm;
+
+#endif

@@ -1,0 +1,169 @@
+# The Python side of gears: what every session finds in its globals.
+# The native half lives in module _gears (host functions in Go, execute and
+# atomic in C); this file gives it RedisGears 1.2's names and checks.
+import sys
+
+import _gears
+
+__all__ = [
+    'GearsBuilder', 'GB', 'execute', 'atomic', 'configGet', 'gearsConfigGet', 'hashtag', 'log',
+    'flat_error', 'GearsError', 'GearsFlatError', 'GearsForceStopped',
+    'Log', 'ConfigGet', 'GearsConfigGet',
+]
+
+
+class GearsError(Exception):
+    """An error raised by gears or by a Redis command run through execute()."""
+
+
+class GearsFlatError(GearsError):
+    """An error whose text is reported as is, without a traceback."""
+
+
+class GearsForceStopped(Exception):
+    """Raised inside a step when its execution is aborted."""
+
+
+# RedisGears 1.x named these gears.error, gears.flat_error, gears.forcestopped;
+# tracebacks and error texts show those names.
+for _cls, _name in ((GearsError, 'error'), (GearsFlatError, 'flat_error'), (GearsForceStopped, 'forcestopped')):
+    _cls.__module__ = 'gears'
+    _cls.__name__ = _cls.__qualname__ = _name
+_gears.error = GearsError
+
+execute = _gears.execute
+
+_LOG_LEVELS = ('debug', 'verbose', 'notice', 'warning')
+
+
+def log(message, level='notice'):
+    """Write 'GEARS: <message>' to the Redis log."""
+    if message in _LOG_LEVELS and isinstance(level, str) and level not in _LOG_LEVELS:
+        # RedisGears 1.0's log(level, message) order, still accepted.
+        _gears.log('warning', 'GEARS: log(level, message) is deprecated, use log(message, level=level)')
+        message, level = level, message
+    if not isinstance(message, str):
+        raise GearsError('Log message must be a string')
+    if level not in _LOG_LEVELS:
+        raise GearsError('Log level should be one of the following : debug,verbose,notice,warning')
+    _gears.log(level, 'GEARS: ' + message)
+
+
+def configGet(key, *rest):
+    """A value from the extra config dictionary (module arguments and RG.CONFIGSET), or None."""
+    if rest:
+        raise GearsError('get_config function must get a single key input')
+    if not isinstance(key, str):
+        raise GearsError('get_config key must be a string')
+    return _gears.config_get(key)
+
+
+def gearsConfigGet(key, default=None):
+    value = configGet(key)
+    return default if value is None else value
+
+
+def hashtag():
+    """A hash tag that maps to a slot this shard serves ('06S' outside a cluster)."""
+    return _gears.hashtag()
+
+
+def flat_error(msg):
+    raise GearsFlatError(msg)
+
+
+class atomic:
+    """with atomic(): the block runs with the Redis lock held, so no other
+    command runs in between."""
+
+    def __enter__(self):
+        _gears.atomic_enter()
+        return self
+
+    def __exit__(self, *exc):
+        _gears.atomic_exit()
+        return False
+
+
+def _deprecated(old, new):
+    def wrapper(*args, **kwargs):
+        _gears.log('warning', 'GEARS: %s is deprecated, use %s instead' % (old, new.__name__))
+        return new(*args, **kwargs)
+    wrapper.__name__ = old
+    return wrapper
+
+
+Log = _deprecated('Log', log)
+ConfigGet = _deprecated('ConfigGet', configGet)
+GearsConfigGet = _deprecated('GearsConfigGet', gearsConfigGet)
+
+_READERS = ('KeysReader', 'KeysOnlyReader', 'StreamReader', 'PythonReader', 'ShardsIDReader', 'CommandReader')
+
+
+class GearsBuilder:
+    """The batch and event pipeline builder; its operations arrive with the engine."""
+
+    def __init__(self, reader='KeysReader', defaultArg='*', desc=None):
+        if not isinstance(reader, str):
+            raise GearsError('reader argument must be a string')
+        if desc is not None and not isinstance(desc, str):
+            raise GearsError('desc argument must be a string')
+        if reader not in _READERS:
+            raise GearsError('The given reader does not exists')
+        self.reader = reader
+        self.defaultArg = defaultArg
+        self.desc = desc
+
+    def __getattr__(self, name):
+        raise GearsError('GearsBuilder.%s is not supported yet by this version of gears' % name)
+
+
+GB = GearsBuilder
+
+
+def format_error(exc):
+    """The text RedisGears reports for an exception (error replies, errors lists)."""
+    if isinstance(exc, GearsFlatError):
+        return str(exc)
+    if _gears.attempt_traceback():
+        import traceback  # on first error only: it costs a new interpreter ~15 ms
+        return str(traceback.format_exception(exc))
+    return 'Error type: %s, Value: %s' % (type(exc), exc)
+
+
+_gears.format_error = format_error
+
+
+class _LogStream:
+    """sys.stdout/sys.stderr: whole lines go to the Redis log."""
+
+    def __init__(self, level):
+        self._level = level
+        self._buf = ''
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError('write() argument must be str, not %s' % type(text).__name__)
+        self._buf += text
+        *lines, self._buf = self._buf.split('\n')
+        for line in lines:
+            _gears.log(self._level, 'GEARS: ' + line)
+        return len(text)
+
+    def flush(self):
+        if self._buf:
+            _gears.log(self._level, 'GEARS: ' + self._buf)
+            self._buf = ''
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+
+sys.stdout = _LogStream('notice')
+sys.stderr = _LogStream('warning')
+# No interpreter binary is bundled; '' tells subprocess and multiprocessing so
+# instead of letting them start redis-server.
+sys.executable = ''

@@ -1,0 +1,90 @@
+// Package session holds what one RG.PYEXECUTE call creates: its interpreter,
+// its globals and its lifetime, plus the pool of ready interpreters and the
+// OS threads that run Python.
+package session
+
+import (
+	"sync"
+
+	"gears/interp"
+)
+
+// Pool keeps interpreters ready, so a new session never waits the ~20 ms an
+// interpreter takes to create and never creates one on the Redis main thread.
+type Pool struct {
+	iso   interp.Isolation
+	setup func(*interp.Thread) error
+	size  func() int   // wanted number of ready interpreters, read on each refill
+	run   func(func()) // runs a function on a locked OS thread
+
+	mu      sync.Mutex
+	ready   []*interp.Interp
+	filling bool
+	onError func(error)
+}
+
+// NewPool returns a pool that creates interpreters with iso and runs setup in
+// each, refilling on threads started by run; onError reports failures of the
+// background refill.
+func NewPool(iso interp.Isolation, setup func(*interp.Thread) error, size func() int,
+	run func(func()), onError func(error)) *Pool {
+	return &Pool{iso: iso, setup: setup, size: size, run: run, onError: onError}
+}
+
+// Get returns a ready interpreter, or creates one when none is ready. It may
+// block for the creation: call it on a locked thread, off the main thread.
+func (p *Pool) Get() (*interp.Interp, error) {
+	p.mu.Lock()
+	var it *interp.Interp
+	if n := len(p.ready); n > 0 {
+		it = p.ready[n-1]
+		p.ready = p.ready[:n-1]
+	}
+	p.mu.Unlock()
+	p.Refill()
+	if it != nil {
+		return it, nil
+	}
+	return interp.New(p.iso, p.setup)
+}
+
+// Ready is the number of interpreters waiting in the pool.
+func (p *Pool) Ready() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ready)
+}
+
+// Refill starts creating interpreters in the background up to the wanted size.
+func (p *Pool) Refill() {
+	p.mu.Lock()
+	if p.filling || len(p.ready) >= p.size() {
+		p.mu.Unlock()
+		return
+	}
+	p.filling = true
+	p.mu.Unlock()
+	p.run(p.fill)
+}
+
+func (p *Pool) fill() {
+	for {
+		p.mu.Lock()
+		if len(p.ready) >= p.size() {
+			p.filling = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		it, err := interp.New(p.iso, p.setup)
+		p.mu.Lock()
+		if err != nil {
+			p.filling = false
+			p.mu.Unlock()
+			p.onError(err)
+			return
+		}
+		p.ready = append(p.ready, it)
+		p.mu.Unlock()
+	}
+}

@@ -1,0 +1,113 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+
+	"gears/interp"
+)
+
+// Session is what one RG.PYEXECUTE call creates: an interpreter with its
+// globals, alive while anything of it (the running script, later its
+// executions and registrations) holds a reference.
+type Session struct {
+	ID          string
+	Description string
+	Interp      *interp.Interp
+
+	refs  atomic.Int32
+	mu    sync.Mutex
+	onEnd []func()
+}
+
+// New returns a session holding one reference (the caller's).
+func New(id, desc string, it *interp.Interp) *Session {
+	s := &Session{ID: id, Description: desc, Interp: it}
+	s.refs.Store(1)
+	return s
+}
+
+// RandomID is a 40-hex-char session id, as RedisGears generates.
+func RandomID() string {
+	b := make([]byte, 20)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Hold adds a reference.
+func (s *Session) Hold() { s.refs.Add(1) }
+
+// OnEnd runs fn once the session has ended and its interpreter is gone.
+func (s *Session) OnEnd(fn func()) {
+	s.mu.Lock()
+	s.onEnd = append(s.onEnd, fn)
+	s.mu.Unlock()
+}
+
+// Release drops a reference; the last one ends the session, destroying its
+// interpreter on a thread started by run. It reports whether the session ended.
+func (s *Session) Release(run func(func())) bool {
+	if s.refs.Add(-1) != 0 {
+		return false
+	}
+	run(func() {
+		if s.Interp != nil {
+			s.Interp.Close()
+		}
+		s.mu.Lock()
+		fns := s.onEnd
+		s.onEnd = nil
+		s.mu.Unlock()
+		for _, fn := range fns {
+			fn()
+		}
+	})
+	return true
+}
+
+// Registry maps session ids to live sessions. Used on the Redis main thread
+// and read elsewhere, so it locks.
+type Registry struct {
+	mu       sync.Mutex
+	sessions map[string]*Session
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{sessions: map[string]*Session{}} }
+
+// Add records s under its id; false if the id is taken.
+func (r *Registry) Add(s *Session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.sessions[s.ID]; ok {
+		return false
+	}
+	r.sessions[s.ID] = s
+	return true
+}
+
+// Get returns the session with this id, if it is live.
+func (r *Registry) Get(id string) (*Session, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.sessions[id]
+	return s, ok
+}
+
+// Remove forgets s (only if id still maps to s).
+func (r *Registry) Remove(s *Session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[s.ID] == s {
+		delete(r.sessions, s.ID)
+	}
+}
+
+// Len is the number of live sessions.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}

@@ -1,0 +1,67 @@
+package session
+
+import (
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Threads runs functions on OS threads reserved for Python: a Python thread
+// state belongs to one OS thread, so each worker goroutine stays locked to
+// its thread. Idle workers are reused (a thread per call costs more than the
+// call); beyond keep, a worker idle for a while exits with its thread.
+type Threads struct {
+	jobs    chan func()
+	keep    int
+	mu      sync.Mutex
+	running int
+}
+
+const idleTimeout = 30 * time.Second
+
+// NewThreads keeps at least keep workers once they exist.
+func NewThreads(keep int) *Threads {
+	return &Threads{jobs: make(chan func()), keep: keep}
+}
+
+// Go runs fn on a locked OS thread, starting a new worker when none is idle.
+func (t *Threads) Go(fn func()) {
+	select {
+	case t.jobs <- fn:
+		return
+	default:
+	}
+	t.mu.Lock()
+	t.running++
+	t.mu.Unlock()
+	go t.worker(fn)
+}
+
+// Running is the number of worker threads alive.
+func (t *Threads) Running() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.running
+}
+
+func (t *Threads) worker(fn func()) {
+	runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+	timer := time.NewTimer(idleTimeout)
+	for {
+		fn()
+		timer.Reset(idleTimeout)
+		select {
+		case fn = <-t.jobs:
+			continue
+		case <-timer.C:
+		}
+		t.mu.Lock()
+		if t.running > t.keep {
+			t.running--
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+		fn = <-t.jobs
+	}
+}
