@@ -13,7 +13,7 @@ import (
 // HostFunc is a Go function callable from Python as _gears.<name>. It runs
 // without the GIL (so it may wait for the Redis lock) and must not touch
 // Python objects; its arguments and result are plain Go values:
-// nil, bool, int64, float64, string, []byte and []any.
+// nil, bool, int64, float64, string, []byte, []any and map[string]any.
 type HostFunc func(c *Call) (any, error)
 
 // Call is one invocation of a host function.
@@ -196,6 +196,18 @@ func toGo(o *C.PyObject) (any, error) {
 		return out, nil
 	case C.PYK_TUPLE:
 		return tupleToGo(o)
+	case C.PYK_DICT:
+		out := map[string]any{}
+		var pos C.Py_ssize_t
+		var k, v *C.PyObject
+		for C.w_PyDict_Next(o, &pos, &k, &v) != 0 {
+			gv, err := toGo(v)
+			if err != nil {
+				return nil, err
+			}
+			out[strOf(k)] = gv
+		}
+		return out, nil
 	}
 	return strOf(o), nil
 }

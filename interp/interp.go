@@ -354,3 +354,52 @@ func recoverTo(where string) {
 		PanicHandler(where, r)
 	}
 }
+
+// Call calls function name of module (already imported) with args converted
+// from Go, and converts its result back (see HostFunc for the types).
+func (t *Thread) Call(module, name string, args ...any) (any, error) {
+	d, err := t.ModuleDict(module)
+	if err != nil {
+		return nil, err
+	}
+	cname := C.CString(name)
+	f := C.w_PyDict_GetItemString(d.p, cname)
+	C.free(unsafe.Pointer(cname))
+	if f == nil {
+		return nil, fmt.Errorf("%s.%s does not exist", module, name)
+	}
+	tuple := C.w_PyTuple_New(C.Py_ssize_t(len(args)))
+	for i, a := range args {
+		v := toPy(a)
+		if v == nil {
+			C.w_Py_DecRef(tuple)
+			return nil, t.fetchError()
+		}
+		C.w_PyTuple_SetItem(tuple, C.Py_ssize_t(i), v)
+	}
+	r := C.w_PyObject_CallObject(f, tuple)
+	C.w_Py_DecRef(tuple)
+	if r == nil {
+		return nil, t.fetchError()
+	}
+	defer C.w_Py_DecRef(r)
+	return toGo(r)
+}
+
+// ThreadID is the calling OS thread's Python thread identifier.
+func ThreadID() uint64 { return uint64(C.py_thread_ident()) }
+
+// Interrupt raises _gears.forcestopped in thread threadID of interpreter i
+// at its next bytecode boundary, if still(), checked while holding i's GIL,
+// says that thread still runs the code to stop. It attaches to i, so it may
+// wait for the GIL: call it on a locked thread, never the Redis main thread.
+func (i *Interp) Interrupt(threadID uint64, still func() bool) {
+	t := i.Attach()
+	defer t.Detach()
+	if !still() {
+		return
+	}
+	if exc := gearsAttr("forcestopped"); exc != nil {
+		C.w_PyThreadState_SetAsyncExc(C.ulong(threadID), exc)
+	}
+}

@@ -3,6 +3,7 @@
 #ifndef GEARS_INTERP_H
 #define GEARS_INTERP_H
 
+#include <pthread.h>
 #include <stdlib.h>
 #include "py.h"
 
@@ -65,7 +66,7 @@ static inline PyObject *w_PyErr_GetRaisedException(void) { return py.PyErr_GetRa
 static inline void w_PyErr_Clear(void) { py.PyErr_Clear(); }
 
 // Type tags for converting Python values to Go.
-enum { PYK_OTHER, PYK_NONE, PYK_BOOL, PYK_INT, PYK_FLOAT, PYK_STR, PYK_BYTES, PYK_BYTEARRAY, PYK_LIST, PYK_TUPLE };
+enum { PYK_OTHER, PYK_NONE, PYK_BOOL, PYK_INT, PYK_FLOAT, PYK_STR, PYK_BYTES, PYK_BYTEARRAY, PYK_LIST, PYK_TUPLE, PYK_DICT };
 static inline int py_kind(PyObject *o) {
     if (o == py_none()) return PYK_NONE;
     if (py_is(o, py.PyBool_Type)) return PYK_BOOL; // before int: bool subclasses int
@@ -76,8 +77,15 @@ static inline int py_kind(PyObject *o) {
     if (py_is(o, py.PyFloat_Type)) return PYK_FLOAT;
     if (py_is(o, py.PyList_Type)) return PYK_LIST;
     if (py_is(o, py.PyTuple_Type)) return PYK_TUPLE;
+    if (py_is(o, py.PyDict_Type)) return PYK_DICT;
     return PYK_OTHER;
 }
+static inline int w_PyDict_Next(PyObject *d, Py_ssize_t *pos, PyObject **k, PyObject **v) { return py.PyDict_Next(d, pos, k, v); }
+static inline int w_PyThreadState_SetAsyncExc(unsigned long id, PyObject *exc) { return py.PyThreadState_SetAsyncExc(id, exc); }
+static inline PyObject *w_PyObject_CallObject(PyObject *f, PyObject *args) { return py.PyObject_CallObject(f, args); }
+static inline PyObject *w_PyTuple_New(Py_ssize_t n) { return py.PyTuple_New(n); }
+static inline int w_PyTuple_SetItem(PyObject *t, Py_ssize_t i, PyObject *v) { return py.PyTuple_SetItem(t, i, v); }
+static inline unsigned long py_thread_ident(void) { return (unsigned long)pthread_self(); }
 static inline PyObject *py_exc_runtime(void) { return py.PyExc_RuntimeError; }
 
 #endif

@@ -93,6 +93,7 @@ typedef struct {
     X(PyObject *, PyModule_GetDict, (PyObject *))                                          \
     X(PyObject *, PyDict_New, (void))                                                      \
     X(int, PyDict_SetItemString, (PyObject *, const char *, PyObject *))                   \
+    X(int, PyDict_SetItem, (PyObject *, PyObject *, PyObject *))                           \
     X(PyObject *, PyDict_GetItemString, (PyObject *, const char *))                        \
     X(int, PyDict_DelItemString, (PyObject *, const char *))                               \
     X(PyObject *, PyObject_GetAttrString, (PyObject *, const char *))                      \
@@ -137,6 +138,8 @@ typedef struct {
     X(void, PyErr_Clear, (void))                                                           \
     X(PyObject *, PyErr_NewException, (const char *, PyObject *, PyObject *))              \
     X(int, PyErr_CheckSignals, (void))                                                     \
+    X(int, PyThreadState_SetAsyncExc, (unsigned long, PyObject *))                         \
+    X(int, PyDict_Next, (PyObject *, Py_ssize_t *, PyObject **, PyObject **))              \
     X(int, Py_AddPendingCall, (int (*)(void *), void *))                                  \
     X(void, PyMem_SetAllocator, (int, PyMemAllocatorEx *))                                \
     X(void, PyObject_GetArenaAllocator, (PyObjectArenaAllocator *))                       \

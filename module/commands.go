@@ -25,6 +25,12 @@ var commands = []command{
 	{"rg.configget", "readonly", cmdConfigGet},
 	{"rg.configset", "readonly", cmdConfigSet},
 	{"rg.pystats", "readonly", cmdPyStats},
+	{"rg.dumpexecutions", "readonly", cmdDumpExecutions},
+	{"rg.getexecution", "readonly", cmdGetExecution},
+	{"rg.getresults", "readonly", cmdGetResults},
+	{"rg.getresultsblocking", "readonly", cmdGetResultsBlocking},
+	{"rg.dropexecution", "readonly", cmdDropExecution},
+	{"rg.abortexecution", "readonly", cmdAbortExecution},
 }
 
 func registerCommands(c Ctx) error {

@@ -7,6 +7,7 @@ package main
 import "C"
 
 import (
+	"fmt"
 	"strings"
 	"unsafe"
 )
@@ -28,22 +29,65 @@ func (c Ctx) Simple(s string) {
 	C.free(unsafe.Pointer(cs))
 }
 
+// Bulk replies with s as it is (binary safe; Redis copies it).
 func (c Ctx) Bulk(s string) {
 	if len(s) == 0 {
 		C.w_ReplyWithStringBuffer(c.p, nil, 0)
 		return
 	}
-	cs := C.CString(s)
-	C.w_ReplyWithStringBuffer(c.p, cs, C.size_t(len(s)))
-	C.free(unsafe.Pointer(cs))
+	C.w_ReplyWithStringBuffer(c.p, (*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s)))
 }
 
-func (c Ctx) Int(v int64)      { C.w_ReplyWithLongLong(c.p, C.longlong(v)) }
-func (c Ctx) Array(n int)      { C.w_ReplyWithArray(c.p, C.long(n)) }
-func (c Ctx) Null()            { C.w_ReplyWithNull(c.p) }
-func (c Ctx) WrongArity()      { C.w_WrongArity(c.p) }
-func (c Ctx) Flags() int       { return int(C.w_GetContextFlags(c.p)) }
-func (c Ctx) OK()              { c.Simple("OK") }
+// Value replies with a result value: string/[]byte as bulk, integers,
+// arrays, nil, and the status/error markers {"+": s} / {"-": s} that
+// runtime/builder.py's _to_reply makes.
+func (c Ctx) Value(v any) {
+	switch x := v.(type) {
+	case nil:
+		c.Null()
+	case string:
+		c.Bulk(x)
+	case []byte:
+		c.Bulk(string(x))
+	case int64:
+		c.Int(x)
+	case bool:
+		if x {
+			c.Int(1)
+		} else {
+			c.Int(0)
+		}
+	case float64:
+		c.Bulk(fmt.Sprintf("%f", x))
+	case []any:
+		c.Array(len(x))
+		for _, e := range x {
+			c.Value(e)
+		}
+	case []string:
+		c.Array(len(x))
+		for _, e := range x {
+			c.Bulk(e)
+		}
+	case map[string]any:
+		if s, ok := x["+"].(string); ok && len(x) == 1 {
+			c.Simple(s)
+		} else if s, ok := x["-"].(string); ok && len(x) == 1 {
+			c.Error(s)
+		} else {
+			c.Bulk("PY RECORD")
+		}
+	default:
+		c.Bulk(fmt.Sprint(x))
+	}
+}
+
+func (c Ctx) Int(v int64)            { C.w_ReplyWithLongLong(c.p, C.longlong(v)) }
+func (c Ctx) Array(n int)            { C.w_ReplyWithArray(c.p, C.long(n)) }
+func (c Ctx) Null()                  { C.w_ReplyWithNull(c.p) }
+func (c Ctx) WrongArity()            { C.w_WrongArity(c.p) }
+func (c Ctx) Flags() int             { return int(C.w_GetContextFlags(c.p)) }
+func (c Ctx) OK()                    { c.Simple("OK") }
 func (c Ctx) raw() *C.RedisModuleCtx { return c.p }
 
 // args copies a command's arguments into Go strings.

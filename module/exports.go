@@ -38,10 +38,14 @@ func goCommand(id C.int, ctx *C.RedisModuleCtx, argv **C.RedisModuleString, argc
 	c := Ctx{ctx}
 	defer func() {
 		if r := recover(); r != nil {
-			logPanic(commands[id].name, r)
+			logPanic(fmt.Sprintf("command %d", int(id)), r)
 			c.Error("ERR gears internal error (see the Redis log)")
 		}
 	}()
+	if int(id) >= len(commands) {
+		c.Error("ERR unknown gears command")
+		return C.REDISMODULE_OK
+	}
 	commands[id].run(c, args(argv, argc))
 	return C.REDISMODULE_OK
 }

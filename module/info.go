@@ -22,7 +22,7 @@ func writeInfo(ctx *C.RedisModuleInfoCtx) {
 		name string
 		v    int64
 	}{
-		{"nexecutions", 0},
+		{"nexecutions", int64(g.engine.Len())},
 		{"nregistrations", 0},
 		{"sessions", int64(g.sessions.Len())},
 		{"live_interpreters", interp.Live()},

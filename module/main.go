@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"gears/builder"
 	"gears/config"
 	"gears/interp"
 	"gears/pyhome"
@@ -32,6 +33,7 @@ type gears struct {
 	pool     *session.Pool
 	threads  *session.Threads
 	sessions *session.Registry
+	engine   *builder.Engine
 	cluster  bool
 
 	scriptsRunning atomic.Int64
@@ -77,6 +79,9 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterNative("execute", C.gears_execute, interp.MethVarargs)
 	interp.RegisterNative("atomic_enter", C.gears_atomic_enter, interp.MethNoArgs)
 	interp.RegisterNative("atomic_exit", C.gears_atomic_exit, interp.MethNoArgs)
+	interp.RegisterNative("scan_keys", C.gears_scan_keys, interp.MethVarargs)
+	interp.RegisterNative("read_key", C.gears_read_key, interp.MethVarargs)
+	interp.RegisterHost("run", hostRun)
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}
@@ -87,6 +92,8 @@ func onLoad(c Ctx, argv []string) error {
 		logf("warning", "gears: cannot create a Python interpreter: "+err.Error())
 	})
 	g.pool.Refill()
+	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions,
+		g.threads.Go, runExecution, interruptExecution)
 
 	if err := registerCommands(c); err != nil {
 		return err

@@ -37,6 +37,8 @@ RedisModuleString *gears_arg(RedisModuleString **argv, int i);
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc);
 PyObject *gears_execute(PyObject *self, PyObject *args);
 PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
+PyObject *gears_scan_keys(PyObject *self, PyObject *args);
+PyObject *gears_read_key(PyObject *self, PyObject *args);
 PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
 
 static inline const char *w_StringPtrLen(const RedisModuleString *s, size_t *n) { return rm.StringPtrLen(s, n); }

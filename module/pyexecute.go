@@ -133,14 +133,36 @@ func cmdPyExecute(c Ctx, argv []string) {
 	})
 	g.threads.Go(func() {
 		defer g.scriptsRunning.Add(-1)
-		err := runScript(sess, cs, a.script)
-		if err != nil {
-			msg := err.Error()
-			b.Unblock(func(c Ctx) { c.Error(msg) })
-			return
-		}
-		b.Unblock(func(c Ctx) { c.OK() })
+		b.Unblock(finishScript(sess, cs, a))
 	})
+}
+
+// finishScript runs the script and then the run() it asked for, and returns
+// the reply: OK, the execution id (UNBLOCKING) or [[results], [errors]].
+func finishScript(sess *session.Session, cs *C.gears_session, a *pyExecuteArgs) func(Ctx) {
+	sr := &scriptRun{unblocking: a.unblocking}
+	scripts.Store(sess, sr)
+	err := runScript(sess, cs, a.script)
+	scripts.Delete(sess)
+	e := sr.exec
+	if err != nil {
+		if e != nil {
+			g.engine.Drop(e.ID) // created, never started
+		}
+		msg := err.Error()
+		return func(c Ctx) { c.Error(msg) }
+	}
+	if e == nil {
+		return Ctx.OK
+	}
+	g.engine.Start(e)
+	if a.unblocking {
+		return func(c Ctx) { c.Bulk(e.ID) }
+	}
+	<-e.Done()
+	s := e.Snapshot()
+	g.engine.Drop(e.ID)
+	return func(c Ctx) { replyResults(c, s) }
 }
 
 // runScript gives the session an interpreter and runs its top-level code.
@@ -157,6 +179,7 @@ func runScript(sess *session.Session, cs *C.gears_session, src string) (err erro
 		return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
 	}
 	*(**C.gears_session)(it.Slot()) = cs
+	it.Owner.Store(sess)
 	sess.Interp = it
 	return withInterp(it, func(t *interp.Thread) error {
 		globals, err := t.MainGlobals()

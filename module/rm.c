@@ -37,14 +37,16 @@ int RedisModule_OnUnload(RedisModuleCtx *ctx) {
 }
 
 // One C entry point per command id: CreateCommand takes bare function pointers.
-#define CMD_FN(n) \
-    static int gears_cmd_##n(RedisModuleCtx *c, RedisModuleString **v, int a) { return goCommand(n, c, v, a); }
-#define CMD_FN8(n) CMD_FN(n##0) CMD_FN(n##1) CMD_FN(n##2) CMD_FN(n##3) CMD_FN(n##4) CMD_FN(n##5) CMD_FN(n##6) CMD_FN(n##7)
-CMD_FN8() CMD_FN8(1) CMD_FN8(2) CMD_FN8(3) CMD_FN8(4) CMD_FN8(5) CMD_FN8(6) CMD_FN8(7)
-#define CMD_REF(n) gears_cmd_##n,
-#define CMD_REF8(n) CMD_REF(n##0) CMD_REF(n##1) CMD_REF(n##2) CMD_REF(n##3) CMD_REF(n##4) CMD_REF(n##5) CMD_REF(n##6) CMD_REF(n##7)
+#define CMD_FN(name, id) \
+    static int gears_cmd_##name(RedisModuleCtx *c, RedisModuleString **v, int a) { return goCommand(id, c, v, a); }
+#define CMD_FN8(p, base)                                                                 \
+    CMD_FN(p##0, base + 0) CMD_FN(p##1, base + 1) CMD_FN(p##2, base + 2) CMD_FN(p##3, base + 3) \
+    CMD_FN(p##4, base + 4) CMD_FN(p##5, base + 5) CMD_FN(p##6, base + 6) CMD_FN(p##7, base + 7)
+CMD_FN8(a, 0) CMD_FN8(b, 8) CMD_FN8(c, 16) CMD_FN8(d, 24) CMD_FN8(e, 32) CMD_FN8(f, 40) CMD_FN8(g, 48) CMD_FN8(h, 56)
+#define CMD_REF8(p) gears_cmd_##p##0, gears_cmd_##p##1, gears_cmd_##p##2, gears_cmd_##p##3, \
+                    gears_cmd_##p##4, gears_cmd_##p##5, gears_cmd_##p##6, gears_cmd_##p##7,
 static RedisModuleCmdFunc cmd_fns[GEARS_MAX_COMMANDS] = {
-    CMD_REF8() CMD_REF8(1) CMD_REF8(2) CMD_REF8(3) CMD_REF8(4) CMD_REF8(5) CMD_REF8(6) CMD_REF8(7)};
+    CMD_REF8(a) CMD_REF8(b) CMD_REF8(c) CMD_REF8(d) CMD_REF8(e) CMD_REF8(f) CMD_REF8(g) CMD_REF8(h)};
 
 int gears_register_command(RedisModuleCtx *ctx, int id, const char *name, const char *flags,
                            int first, int last, int step) {

@@ -26,6 +26,16 @@
 #define REDISMODULE_CTX_FLAGS_DENY_BLOCKING (1 << 21)
 
 #define REDISMODULE_POSTPONED_ARRAY_LEN -1
+#define REDISMODULE_READ (1 << 0)
+
+#define REDISMODULE_KEYTYPE_EMPTY 0
+#define REDISMODULE_KEYTYPE_STRING 1
+#define REDISMODULE_KEYTYPE_LIST 2
+#define REDISMODULE_KEYTYPE_HASH 3
+#define REDISMODULE_KEYTYPE_SET 4
+#define REDISMODULE_KEYTYPE_ZSET 5
+#define REDISMODULE_KEYTYPE_MODULE 6
+#define REDISMODULE_KEYTYPE_STREAM 7
 
 typedef struct RedisModuleCtx RedisModuleCtx;
 typedef struct RedisModuleString RedisModuleString;
@@ -33,6 +43,7 @@ typedef struct RedisModuleCallReply RedisModuleCallReply;
 typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
 typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleUser RedisModuleUser;
+typedef struct RedisModuleKey RedisModuleKey;
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
 typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
@@ -78,7 +89,11 @@ typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
     X(RedisModuleString *, GetCurrentUserName, (RedisModuleCtx *))                             \
     X(RedisModuleUser *, GetModuleUserFromUserName, (RedisModuleString *))                     \
     X(int, ACLCheckCommandPermissions, (RedisModuleUser *, RedisModuleString **, int))         \
-    X(int, FreeModuleUser, (RedisModuleUser *))
+    X(int, FreeModuleUser, (RedisModuleUser *))                                                \
+    X(RedisModuleKey *, OpenKey, (RedisModuleCtx *, RedisModuleString *, int))                 \
+    X(void, CloseKey, (RedisModuleKey *))                                                      \
+    X(int, KeyType, (RedisModuleKey *))                                                        \
+    X(char *, StringDMA, (RedisModuleKey *, size_t *, int))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

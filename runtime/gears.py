@@ -20,8 +20,9 @@ class GearsFlatError(GearsError):
     """An error whose text is reported as is, without a traceback."""
 
 
-class GearsForceStopped(Exception):
-    """Raised inside a step when its execution is aborted."""
+class GearsForceStopped(BaseException):
+    """Raised inside a step when its execution is aborted (a BaseException, so
+    the engine's per-record `except Exception` does not swallow it)."""
 
 
 # RedisGears 1.x named these gears.error, gears.flat_error, gears.forcestopped;
@@ -30,8 +31,10 @@ for _cls, _name in ((GearsError, 'error'), (GearsFlatError, 'flat_error'), (Gear
     _cls.__module__ = 'gears'
     _cls.__name__ = _cls.__qualname__ = _name
 _gears.error = GearsError
+_gears.forcestopped = GearsForceStopped
 
 execute = _gears.execute
+executeCommand = execute  # RedisGears' name in module redisgears
 
 _LOG_LEVELS = ('debug', 'verbose', 'notice', 'warning')
 
@@ -96,30 +99,6 @@ def _deprecated(old, new):
 Log = _deprecated('Log', log)
 ConfigGet = _deprecated('ConfigGet', configGet)
 GearsConfigGet = _deprecated('GearsConfigGet', gearsConfigGet)
-
-_READERS = ('KeysReader', 'KeysOnlyReader', 'StreamReader', 'PythonReader', 'ShardsIDReader', 'CommandReader')
-
-
-class GearsBuilder:
-    """The batch and event pipeline builder; its operations arrive with the engine."""
-
-    def __init__(self, reader='KeysReader', defaultArg='*', desc=None):
-        if not isinstance(reader, str):
-            raise GearsError('reader argument must be a string')
-        if desc is not None and not isinstance(desc, str):
-            raise GearsError('desc argument must be a string')
-        if reader not in _READERS:
-            raise GearsError('The given reader does not exists')
-        self.reader = reader
-        self.defaultArg = defaultArg
-        self.desc = desc
-
-    def __getattr__(self, name):
-        raise GearsError('GearsBuilder.%s is not supported yet by this version of gears' % name)
-
-
-GB = GearsBuilder
-
 
 def format_error(exc):
     """The text RedisGears reports for an exception (error replies, errors lists)."""

@@ -9,8 +9,13 @@ import (
 	"gears/interp"
 )
 
+// The runtime's Python sources, run in this order into module redisgears.
+//
 //go:embed gears.py
-var source string
+var gearsSource string
+
+//go:embed builder.py
+var builderSource string
 
 // Host is what the runtime needs from the Redis side.
 type Host interface {
@@ -61,8 +66,10 @@ func Setup(t *interp.Thread) error {
 	if err != nil {
 		return err
 	}
-	if err := t.Exec(source, mod); err != nil {
-		return err
+	for _, src := range []string{gearsSource, builderSource} {
+		if err := t.Exec(src, mod); err != nil {
+			return err
+		}
 	}
 	main, err := t.MainGlobals()
 	if err != nil {

@@ -1,0 +1,102 @@
+// Package builder schedules and keeps GearsBuilder executions: ids, states,
+// results, the pool of execution threads, eviction and abort. The per-record
+// work runs in Python (runtime/builder.py); this package decides when and
+// where, and keeps what RG.GETEXECUTION and RG.GETRESULTS report.
+package builder
+
+import (
+	"sync"
+	"time"
+
+	"gears/session"
+)
+
+// Status is an execution's state, named as RedisGears names it.
+type Status string
+
+const (
+	Created Status = "created"
+	Running Status = "running"
+	Done    Status = "done"
+	Aborted Status = "aborted"
+)
+
+// Step is one line of an execution plan as RG.GETEXECUTION shows it.
+type Step struct {
+	Type, Name, Arg string
+	Duration        time.Duration
+}
+
+// Execution is one run() of a plan.
+type Execution struct {
+	ID      string
+	Session *session.Session
+	Token   int64 // the plan's key in the interpreter (runtime/builder.py)
+	Desc    string
+
+	mu       sync.Mutex
+	status   Status
+	steps    []Step
+	results  []any
+	errors   []string
+	total    time.Duration
+	read     time.Duration
+	threadID uint64 // Python thread running it, for abort
+	abort    bool
+	done     chan struct{}
+	kept     bool // listed by RG.DUMPEXECUTIONS until dropped
+}
+
+// Snapshot is an execution's state at one moment.
+type Snapshot struct {
+	ID      string
+	Status  Status
+	Steps   []Step
+	Results []any // nil until done
+	Errors  []string
+	Total   time.Duration
+	Read    time.Duration
+}
+
+// Snapshot copies the execution's state.
+func (e *Execution) Snapshot() Snapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := Snapshot{ID: e.ID, Status: e.status, Steps: e.steps, Errors: e.errors, Total: e.total, Read: e.read}
+	if e.status == Done || e.status == Aborted {
+		s.Results = e.results
+		if s.Results == nil {
+			s.Results = []any{}
+		}
+	}
+	return s
+}
+
+// Status is the current state.
+func (e *Execution) Status() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status
+}
+
+// Done is closed when the execution has finished (done or aborted).
+func (e *Execution) Done() <-chan struct{} { return e.done }
+
+// Finished reports whether Done is closed.
+func (e *Execution) Finished() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Outcome is what running a plan produced.
+type Outcome struct {
+	Results []any
+	Errors  []string
+	Total   time.Duration
+	Read    time.Duration
+	Steps   []time.Duration // per step of the plan, reader first
+}

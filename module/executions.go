@@ -1,0 +1,274 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"gears/builder"
+	"gears/interp"
+	"gears/session"
+)
+
+// scriptRun is what a session's top-level script asked for while it ran.
+type scriptRun struct {
+	unblocking bool
+	exec       *builder.Execution
+}
+
+var scripts sync.Map // *session.Session -> *scriptRun, while its script runs
+
+func sessionOf(it *interp.Interp) *session.Session {
+	s, _ := it.Owner.Load().(*session.Session)
+	return s
+}
+
+// hostRun is run()'s host half: it creates the execution of plan `token`.
+// The script's own run() starts when the script has finished (its reply
+// depends on it); a run() from inside a step starts now and is dropped
+// once done.
+func hostRun(c *interp.Call) (any, error) {
+	sess := sessionOf(c.Interp)
+	if sess == nil || len(c.Args) < 3 {
+		return nil, errors.New("run() is not available here")
+	}
+	token, _ := c.Args[0].(int64)
+	steps := planSteps(c.Args[1])
+	desc, _ := c.Args[2].(string)
+	if v, ok := scripts.Load(sess); ok {
+		sr := v.(*scriptRun)
+		if sr.exec != nil {
+			return nil, errors.New("Can not run more then 1 executions in a single script")
+		}
+		sr.exec = g.engine.Create(sess, token, steps, desc, sr.unblocking)
+		return nil, nil
+	}
+	e := g.engine.Create(sess, token, steps, desc, false)
+	g.engine.Start(e)
+	go func() {
+		<-e.Done()
+		g.engine.Drop(e.ID)
+	}()
+	return nil, nil
+}
+
+// planSteps reads runtime/builder.py's plan description: [type, name, arg] each.
+func planSteps(v any) []builder.Step {
+	rows, _ := v.([]any)
+	steps := make([]builder.Step, 0, len(rows))
+	for _, r := range rows {
+		f, _ := r.([]any)
+		var s [3]string
+		for i := range s {
+			if i < len(f) {
+				s[i], _ = f[i].(string)
+			}
+		}
+		steps = append(steps, builder.Step{Type: s[0], Name: s[1], Arg: s[2]})
+	}
+	return steps
+}
+
+var errAborted = errors.New("Execution was aborted")
+
+// runExecution runs e's plan on this execution thread (the engine's Runner).
+func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("execution "+e.ID, r)
+			err = errors.New("gears internal error (see the Redis log)")
+		}
+	}()
+	err = withInterp(e.Session.Interp, func(t *interp.Thread) error {
+		if !e.SetThread(interp.ThreadID()) {
+			return errAborted
+		}
+		defer e.SetThread(0)
+		v, err := t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
+		if err != nil {
+			return err
+		}
+		out = outcome(v)
+		return nil
+	})
+	return out, err
+}
+
+// outcome reads _run_execution's [results, errors, total_ms, read_ms, step_ms].
+func outcome(v any) builder.Outcome {
+	f, _ := v.([]any)
+	var o builder.Outcome
+	if len(f) < 5 {
+		return o
+	}
+	o.Results, _ = f[0].([]any)
+	for _, e := range asList(f[1]) {
+		s, _ := e.(string)
+		o.Errors = append(o.Errors, s)
+	}
+	o.Total = ms(f[2])
+	o.Read = ms(f[3])
+	for _, d := range asList(f[4]) {
+		o.Steps = append(o.Steps, ms(d))
+	}
+	return o
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }
+
+func ms(v any) time.Duration { n, _ := v.(int64); return time.Duration(n) * time.Millisecond }
+
+func interruptExecution(e *builder.Execution, thread uint64) {
+	e.Session.Interp.Interrupt(thread, func() bool { return e.RunsOn(thread) })
+}
+
+// replyResults writes [[results...], [errors...]].
+func replyResults(c Ctx, s builder.Snapshot) {
+	c.Array(2)
+	c.Value(s.Results)
+	c.Value(s.Errors)
+}
+
+func cmdDumpExecutions(c Ctx, argv []string) {
+	list := g.engine.List()
+	c.Array(len(list))
+	for _, e := range list {
+		c.Array(6)
+		c.Bulk("executionId")
+		c.Bulk(e.ID)
+		c.Bulk("status")
+		c.Bulk(string(e.Status()))
+		c.Bulk("registered")
+		c.Int(0)
+	}
+}
+
+func lookupExecution(c Ctx, argv []string) *builder.Execution {
+	if len(argv) != 2 {
+		c.WrongArity()
+		return nil
+	}
+	e, ok := g.engine.Get(argv[1])
+	if !ok {
+		c.Error("execution plan does not exist")
+		return nil
+	}
+	return e
+}
+
+func cmdGetResults(c Ctx, argv []string) {
+	if e := lookupExecution(c, argv); e != nil {
+		if !e.Finished() {
+			c.Error("execution is still running")
+			return
+		}
+		replyResults(c, e.Snapshot())
+	}
+}
+
+func cmdGetResultsBlocking(c Ctx, argv []string) {
+	e := lookupExecution(c, argv)
+	if e == nil {
+		return
+	}
+	if e.Finished() {
+		replyResults(c, e.Snapshot())
+		return
+	}
+	b := block(c, nil)
+	go func() {
+		<-e.Done()
+		s := e.Snapshot()
+		b.Unblock(func(c Ctx) { replyResults(c, s) })
+	}()
+}
+
+func cmdDropExecution(c Ctx, argv []string) {
+	if len(argv) != 2 {
+		c.WrongArity()
+		return
+	}
+	if err := g.engine.Drop(argv[1]); err != nil {
+		c.Error(err.Error())
+		return
+	}
+	c.OK()
+}
+
+func cmdAbortExecution(c Ctx, argv []string) {
+	if len(argv) != 2 {
+		c.WrongArity()
+		return
+	}
+	if err := g.engine.Abort(argv[1]); err != nil {
+		c.Error(err.Error())
+		return
+	}
+	c.OK()
+}
+
+func cmdGetExecution(c Ctx, argv []string) {
+	if len(argv) < 2 || len(argv) > 3 {
+		c.WrongArity()
+		return
+	}
+	e, ok := g.engine.Get(argv[1])
+	if !ok {
+		c.Error("execution plan does not exist")
+		return
+	}
+	if len(argv) == 3 {
+		switch strings.ToUpper(argv[2]) {
+		case "SHARD":
+		case "CLUSTER":
+			if !g.cluster {
+				c.Error("no cluster detected - use `RG.GETEXECUTION <id> [SHARD]` instead")
+				return
+			}
+		default:
+			c.Error("unknown subcommand")
+			return
+		}
+	}
+	s := e.Snapshot()
+	done := s.Status == builder.Done || s.Status == builder.Aborted
+	results, completed := int64(-1), int64(0)
+	if done {
+		results, completed = int64(len(s.Results)), 1
+	}
+	c.Array(1)
+	c.Array(4)
+	c.Bulk("shard_id")
+	c.Bulk(g.engine.ShardID())
+	c.Bulk("execution_plan")
+	c.Array(16)
+	c.Bulk("status")
+	c.Bulk(string(s.Status))
+	c.Bulk("shards_received")
+	c.Int(1)
+	c.Bulk("shards_completed")
+	c.Int(completed)
+	c.Bulk("results")
+	c.Int(results)
+	c.Bulk("errors")
+	c.Value(s.Errors)
+	c.Bulk("total_duration")
+	c.Int(s.Total.Milliseconds())
+	c.Bulk("read_duration")
+	c.Int(s.Read.Milliseconds())
+	c.Bulk("steps")
+	c.Array(len(s.Steps))
+	for i := len(s.Steps) - 1; i >= 0; i-- { // last step first, as RedisGears lists them
+		st := s.Steps[i]
+		c.Array(8)
+		c.Bulk("type")
+		c.Bulk(st.Type)
+		c.Bulk("duration")
+		c.Int(st.Duration.Milliseconds())
+		c.Bulk("name")
+		c.Bulk(st.Name)
+		c.Bulk("arg")
+		c.Bulk(st.Arg)
+	}
+}

@@ -1,0 +1,524 @@
+# The GearsBuilder engine. A builder records a plan: a reader and a list of
+# steps. run() hands the plan to the host, which schedules an execution and
+# later calls _run_execution on an execution thread; every record then flows
+# through the steps here, inside the interpreter, so the host is crossed once
+# per batch of records, not once per record per step.
+#
+# Executed into module redisgears after gears.py (same namespace).
+import copy as _copy
+import itertools as _itertools
+import time as _time
+import types as _types
+
+__all__ += ['GearsBuilder', 'GB']
+
+_now = _time.perf_counter
+
+
+def _check_count(name, args, *counts):
+    if len(args) not in counts:
+        raise GearsError('wrong number of args to %s function' % name)
+
+
+def _check_function(what, f):
+    # RedisGears wants a real Python function here, not any callable.
+    if not isinstance(f, _types.FunctionType):
+        raise GearsError('%s must be a function' % what)
+
+
+_READERS = ('KeysReader', 'KeysOnlyReader', 'StreamReader', 'PythonReader', 'ShardsIDReader', 'CommandReader')
+_MODES = ('async', 'async_local')
+
+
+def _to_str(x):
+    return str(x)
+
+
+_to_str.__name__ = '<lambda>'
+
+
+class GearsBuilder:
+    """Builds a pipeline of operations over a reader's records."""
+
+    def __init__(self, reader='KeysReader', defaultArg='*', desc=None):
+        if not isinstance(reader, str):
+            raise GearsError('reader argument must be a string')
+        if desc is not None and not isinstance(desc, str):
+            raise GearsError('desc argument must be a string')
+        if reader not in _READERS:
+            raise GearsError('The given reader does not exists')
+        self.reader = reader
+        self.defaultArg = defaultArg
+        self.desc = desc
+        self.steps = []
+
+    def _add(self, kind, *fns):
+        self.steps.append((kind,) + fns)
+        return self
+
+    # Operations that take one function.
+    def map(self, *args):
+        return self._one('map', args)
+
+    def flatmap(self, *args):
+        return self._one('flatmap', args)
+
+    def foreach(self, *args):
+        return self._one('foreach', args)
+
+    def filter(self, *args):
+        return self._one('filter', args)
+
+    def accumulate(self, *args):
+        return self._one('accumulate', args)
+
+    def repartition(self, *args):
+        return self._one('repartition', args)
+
+    def _one(self, kind, args):
+        _check_count(kind, args, 1)
+        _check_function('%s argument' % kind, args[0])
+        return self._add(kind, args[0])
+
+    # Grouping: an extractor gives each record's key, a reducer folds.
+    def localgroupby(self, *args):
+        return self._group('groupby', 'localgroupby', args)
+
+    def groupby(self, *args):
+        return self._group('groupby', 'groupby', args)
+
+    def batchgroupby(self, *args):
+        return self._group('batchgroupby', 'batchgroupby', args)
+
+    def _group(self, name, kind, args):
+        _check_count(name, args, 2)
+        _check_function('%s extractor argument' % name, args[0])
+        _check_function('%s reducer argument' % name, args[1])
+        return self._add(kind, args[0], args[1])
+
+    def collect(self, *args):
+        _check_count('collect', args, 0)
+        return self._add('collect')
+
+    def limit(self, *args):
+        _check_count('limit', args, 1, 2)
+        for a in args:
+            if not isinstance(a, int) or isinstance(a, bool):
+                raise GearsError('limit argument must be a number')
+        length, start = args[0], (args[1] if len(args) > 1 else 0)
+        return self._add('limit', length, start)
+
+    # Operations built from the ones above, as RedisGears 1.2 composes them
+    # (users' results depend on it: e.g. sort() is ascending because flatmap
+    # emits a list's elements last to first).
+    def aggregate(self, zero, seqOp, combOp):
+        self.accumulate(lambda a, r: seqOp(a if a else _copy.deepcopy(zero), r))
+        self.collect()
+        return self.accumulate(lambda a, r: combOp(a if a else _copy.deepcopy(zero), r))
+
+    def __localAggregateby__(self, extractor, zero, aggregator):
+        return self.localgroupby(extractor, lambda k, a, r: aggregator(k, a if a else _copy.deepcopy(zero), r))
+
+    def aggregateby(self, extractor, zero, seqOp, combOp):
+        self.__localAggregateby__(extractor, zero, seqOp)
+        return self.groupby(lambda r: r['key'], lambda k, a, r: combOp(k, a if a else _copy.deepcopy(zero), r['value']))
+
+    def count(self):
+        return self.aggregate(0, lambda a, r: a + 1, lambda a, r: a + r)
+
+    def countby(self, extractor=lambda x: x):
+        return self.aggregateby(extractor, 0, lambda k, a, r: a + 1, lambda k, a, r: a + r)
+
+    def avg(self, extractor=lambda x: float(x)):
+        def seq(a, r):
+            return (a[0] + r, a[1] + 1)
+
+        def comb(a, r):
+            return (a[0] + r[0], a[1] + r[1])
+
+        return self.map(extractor).aggregate((0, 0), seq, comb).map(lambda x: x[0] / x[1])
+
+    def sort(self, reverse=True):
+        return (self.aggregate([], lambda a, r: a.append(r) or a, lambda a, r: a.extend(r) or a)
+                .map(lambda r: sorted(r, reverse=reverse))
+                .flatmap(lambda r: r))
+
+    def distinct(self):
+        return self.aggregate(set(), lambda a, r: a.add(r) or a, lambda a, r: a.update(r) or a).flatmap(lambda x: list(x))
+
+    def run(self, arg=None, convertToStr=True, collect=True, **kwargs):
+        """Runs the pipeline once over the reader's records."""
+        mode = kwargs.get('mode', 'async')
+        if not isinstance(mode, str):
+            raise GearsError('execution mode must be a string')
+        if mode not in _MODES:
+            raise GearsError('unknown execution mode')
+        arg = self.defaultArg if arg is None else arg
+        _READER_CHECKS[self.reader](arg, kwargs)
+        steps = list(self.steps)
+        if convertToStr:
+            steps.append(('map', _to_str))
+        if collect:
+            steps.append(('collect',))
+        plan = _Plan(self.reader, arg, kwargs, steps)
+        token = next(_tokens)
+        _plans[token] = plan
+        try:
+            return _gears.run(token, plan.describe(), self.desc or '')
+        except BaseException:
+            _plans.pop(token, None)
+            raise
+
+
+GB = GearsBuilder
+
+# ---------------------------------------------------------------------------
+# Readers: each returns an iterator of batches (lists) of records.
+
+
+def _check_keys(arg, kw):
+    if not isinstance(arg, str):
+        raise GearsError('regex argument must be a string')
+    if not isinstance(kw.get('noScan', False), bool):
+        raise GearsError('exactMatch value is not boolean')
+    if not isinstance(kw.get('readValue', True), bool):
+        raise GearsError('readValue value is not boolean')
+
+
+def _check_pattern(arg, kw):
+    if not isinstance(arg, str):
+        raise GearsError('regex argument must be a string')
+
+
+def _check_stream(arg, kw):
+    _check_pattern(arg, kw)
+    if not isinstance(kw.get('fromId', '0-0'), str):
+        raise GearsError('fromId argument must be a string')
+
+
+def _check_python(arg, kw):
+    if not isinstance(arg, _types.FunctionType):
+        raise GearsError('pyreader argument must be a function')
+
+
+def _check_no_run(arg, kw):
+    raise GearsError('Given reader do not support run or not exists')
+
+
+_READER_CHECKS = {
+    'KeysReader': _check_keys,
+    'KeysOnlyReader': _check_pattern,
+    'StreamReader': _check_stream,
+    'PythonReader': _check_python,
+    'ShardsIDReader': lambda arg, kw: None,
+    'CommandReader': _check_no_run,
+}
+
+_SCAN_BATCH = 1000  # keys read per Redis lock hold
+
+
+def _read_keys(pattern, kw):
+    read_value = kw.get('readValue', True)
+    if kw.get('noScan', False):
+        yield [_gears.read_key(pattern, read_value)]
+        return
+    cursor = '0'
+    while True:
+        cursor, batch = _gears.scan_keys(cursor, pattern, _SCAN_BATCH, read_value)
+        if batch:
+            yield batch
+        if cursor == '0':
+            return
+
+
+def _read_key_names(pattern, kw):
+    count = kw.get('count', 1000)
+    no_scan = kw.get('noScan', False)
+    generator = kw.get('patternGenerator')
+    if generator is not None:
+        pattern, no_scan = generator()
+    if no_scan:
+        yield [pattern] if execute('exists', pattern) else []
+        return
+    cursor = '0'
+    while True:
+        cursor, keys = execute('scan', cursor, 'MATCH', pattern, 'COUNT', count)
+        yield keys
+        if cursor == '0':
+            return
+
+
+def _read_stream(key, kw):
+    from_id = kw.get('fromId', '0-0')
+    while True:
+        res = execute('xread', 'COUNT', _SCAN_BATCH, 'STREAMS', key, from_id)
+        if not res:
+            return
+        entries = res[0][1]
+        if not entries:
+            return
+        yield [{'key': key, 'id': eid, 'value': dict(zip(fields[::2], fields[1::2]))} for eid, fields in entries]
+        from_id = entries[-1][0]
+
+
+def _read_python(factory, kw):
+    it = iter(factory())
+    while True:
+        batch = list(_itertools.islice(it, 256))
+        if not batch:
+            return
+        yield batch
+
+
+def _read_shard_ids(arg, kw):
+    yield ['1']
+
+
+_READER_FUNCS = {
+    'KeysReader': _read_keys,
+    'KeysOnlyReader': _read_key_names,
+    'StreamReader': _read_stream,
+    'PythonReader': _read_python,
+    'ShardsIDReader': _read_shard_ids,
+}
+
+# ---------------------------------------------------------------------------
+# Steps: each wraps the record iterator of the step before it. A callback's
+# exception becomes an error record (its text in the errors list) and the
+# record is dropped; the execution goes on.
+
+
+def _error_text(e):
+    return format_error(e)
+
+
+def _step_map(it, errors, f):
+    for r in it:
+        try:
+            r = f(r)
+        except Exception as e:
+            errors.append(_error_text(e))
+            continue
+        yield r
+
+
+def _step_flatmap(it, errors, f):
+    for r in it:
+        try:
+            r = f(r)
+        except Exception as e:
+            errors.append(_error_text(e))
+            continue
+        if type(r) is list:
+            yield from reversed(r)  # RedisGears pops the list from its end
+        else:
+            yield r
+
+
+def _step_foreach(it, errors, f):
+    for r in it:
+        try:
+            f(r)
+        except Exception as e:
+            errors.append(_error_text(e))
+            continue
+        yield r
+
+
+def _step_filter(it, errors, f):
+    for r in it:
+        try:
+            keep = f(r)
+        except Exception as e:
+            errors.append(_error_text(e))
+            continue
+        if keep:
+            yield r
+
+
+def _step_accumulate(it, errors, f):
+    acc, seen = None, False
+    for r in it:
+        seen = True
+        try:
+            acc = f(acc, r)
+        except Exception as e:
+            errors.append(_error_text(e))
+    if seen:
+        yield acc
+
+
+def _key_of(extractor, r):
+    k = extractor(r)
+    return k if isinstance(k, str) else repr(k)
+
+
+def _step_groupby(it, errors, extractor, reducer):
+    groups = {}
+    for r in it:
+        try:
+            k = _key_of(extractor, r)
+            groups[k] = reducer(k, groups.get(k), r)
+        except Exception as e:
+            errors.append(_error_text(e))
+    for k, v in groups.items():
+        yield {'key': k, 'value': v}
+
+
+def _step_batchgroupby(it, errors, extractor, reducer):
+    groups = {}
+    for r in it:
+        try:
+            groups.setdefault(_key_of(extractor, r), []).append(r)
+        except Exception as e:
+            errors.append(_error_text(e))
+    for k, records in groups.items():
+        try:
+            yield {'key': k, 'value': reducer(k, records)}
+        except Exception as e:
+            errors.append(_error_text(e))
+
+
+def _step_repartition(it, errors, extractor):
+    # One shard: records stay here, but the key is still computed (its
+    # errors are reported as in a cluster).
+    for r in it:
+        try:
+            _key_of(extractor, r)
+        except Exception as e:
+            errors.append(_error_text(e))
+            continue
+        yield r
+
+
+def _step_collect(it, errors):
+    return it
+
+
+def _step_limit(it, errors, length, start):
+    return _itertools.islice(it, start, start + length)
+
+
+_STEPS = {
+    'map': _step_map, 'flatmap': _step_flatmap, 'foreach': _step_foreach, 'filter': _step_filter,
+    'accumulate': _step_accumulate, 'localgroupby': _step_groupby, 'groupby': _step_groupby,
+    'batchgroupby': _step_batchgroupby, 'repartition': _step_repartition, 'collect': _step_collect,
+    'limit': _step_limit,
+}
+
+# RG.GETEXECUTION's step type names.
+_STEP_TYPES = {
+    'localgroupby': 'accumulatebykey', 'groupby': 'accumulatebykey', 'batchgroupby': 'reduce',
+    'repartition': 'repartition',
+}
+
+
+class _Plan:
+    """A run()'s reader and steps: plain data plus the user's callables."""
+
+    def __init__(self, reader, arg, kwargs, steps):
+        self.reader = reader
+        self.arg = arg
+        self.kwargs = kwargs
+        self.steps = steps
+
+    def describe(self):
+        """[type, name, arg] per step, reader first: what RG.GETEXECUTION shows."""
+        out = [['reader', self.reader, self.arg if isinstance(self.arg, str) else _name(self.arg)]]
+        for kind, *fns in self.steps:
+            names = [_name(f) for f in fns if callable(f)]
+            out.append([_STEP_TYPES.get(kind, kind), ', '.join(names), ''])
+        return out
+
+
+def _name(f):
+    return getattr(f, '__name__', type(f).__name__)
+
+
+_plans = {}
+_tokens = _itertools.count(1)
+
+
+class _Clock:
+    __slots__ = ('read',)
+
+    def __init__(self):
+        self.read = 0.0
+
+
+def _timed_batches(batches, clock):
+    it = iter(batches)
+    while True:
+        t = _now()
+        try:
+            batch = next(it)
+        except StopIteration:
+            clock.read += _now() - t
+            return
+        clock.read += _now() - t
+        yield from batch
+
+
+def _profiled(f, spent, i):
+    def timed(*args):
+        t = _now()
+        try:
+            return f(*args)
+        finally:
+            spent[i] += _now() - t
+    return timed
+
+
+def _run_execution(token, profile):
+    """Runs plan `token`; returns [results, errors, total_ms, read_ms, step_ms]
+    with results already in reply form."""
+    plan = _plans.pop(token)
+    errors = []
+    results = []
+    clock = _Clock()
+    spent = [0.0] * (len(plan.steps) + 1)
+    start = _now()
+    try:
+        try:
+            it = _timed_batches(_READER_FUNCS[plan.reader](plan.arg, plan.kwargs), clock)
+            for i, (kind, *fns) in enumerate(plan.steps, 1):
+                if profile:
+                    fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
+                it = _STEPS[kind](it, errors, *fns)
+            for r in it:
+                results.append(_to_reply(r))
+        except GearsError as e:
+            # A reader's failure (e.g. a Redis error) is reported as its text.
+            errors.append(str(e))
+        except Exception as e:
+            errors.append(_error_text(e))
+    except GearsForceStopped:
+        errors.append('Execution was aborted')
+    spent[0] = clock.read
+    ms = lambda s: int(s * 1000)
+    return [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
+
+
+def _drop_plan(token):
+    _plans.pop(token, None)
+
+
+def _to_reply(r):
+    """A record as RedisGears replies it: lists recursively, int/bool as
+    integers, float as '%f' text, '+x'/'-x' strings as status/error, bytes as
+    they are, anything else as 'PY RECORD'."""
+    if isinstance(r, str):
+        if len(r) > 1 and r[0] == '+':
+            return {'+': r[1:]}
+        if len(r) > 1 and r[0] == '-':
+            return {'-': r[1:]}
+        return str(r)
+    if isinstance(r, list):
+        return [_to_reply(x) for x in r]
+    if isinstance(r, int):
+        return int(r)
+    if isinstance(r, float):
+        return '%f' % r
+    if isinstance(r, (bytes, bytearray)):
+        return bytes(r)
+    return 'PY RECORD'
