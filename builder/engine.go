@@ -96,10 +96,8 @@ func (en *Engine) worker() {
 
 func (en *Engine) execute(e *Execution) {
 	e.mu.Lock()
-	if e.abort {
-		e.status = Aborted
+	if e.status != Created { // aborted while queued
 		e.mu.Unlock()
-		close(e.done)
 		return
 	}
 	e.status = Running
@@ -198,6 +196,10 @@ func (en *Engine) Abort(id string) error {
 	e.mu.Lock()
 	e.abort = true
 	status, thread := e.status, e.threadID
+	if status == Created {
+		e.status = Aborted
+		close(e.done)
+	}
 	e.mu.Unlock()
 	if status == Running && thread != 0 {
 		en.threads(func() { en.interrupt(e, thread) })

@@ -90,6 +90,9 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			return err
 		}
 		out = outcome(v)
+		if !g.cfg.ProfileExecutions() {
+			out.Steps = nil // durations are reported only when profiling
+		}
 		return nil
 	})
 	return out, err
