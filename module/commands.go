@@ -31,6 +31,7 @@ var commands = []command{
 	{"rg.getresultsblocking", "readonly", cmdGetResultsBlocking},
 	{"rg.dropexecution", "readonly", cmdDropExecution},
 	{"rg.abortexecution", "readonly", cmdAbortExecution},
+	{"rg.pyprofile", "readonly", cmdPyProfile},
 }
 
 func registerCommands(c Ctx) error {

@@ -82,6 +82,7 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterNative("scan_keys", C.gears_scan_keys, interp.MethVarargs)
 	interp.RegisterNative("read_key", C.gears_read_key, interp.MethVarargs)
 	interp.RegisterHost("run", hostRun)
+	interp.RegisterHost("register_timer", hostRegisterTimer)
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}

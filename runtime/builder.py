@@ -478,6 +478,9 @@ def _run_execution(token, profile):
     clock = _Clock()
     spent = [0.0] * (len(plan.steps) + 1)
     start = _now()
+    profiler = _session_profiler() if profile else None
+    if profiler:
+        profiler.enable()
     try:
         try:
             it = _timed_batches(_READER_FUNCS[plan.reader](plan.arg, plan.kwargs), clock)
@@ -494,6 +497,9 @@ def _run_execution(token, profile):
             errors.append(_error_text(e))
     except GearsForceStopped:
         errors.append('Execution was aborted')
+    finally:
+        if profiler:
+            profiler.disable()
     spent[0] = clock.read
     ms = lambda s: int(s * 1000)
     return [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
@@ -522,3 +528,34 @@ def _to_reply(r):
     if isinstance(r, (bytes, bytearray)):
         return bytes(r)
     return 'PY RECORD'
+
+
+# Profiles of this session's executions while ProfileExecutions is on
+# (RG.PYPROFILE STATS / RESET).
+_profiler = None
+
+
+def _session_profiler():
+    global _profiler
+    if _profiler is None:
+        import cProfile
+        _profiler = cProfile.Profile()
+    return _profiler
+
+
+def _profile_stats(order='tottime'):
+    import io
+    import pstats
+    if _profiler is None:
+        raise GearsError('no profile data was collected for this session')
+    out = io.StringIO()
+    stats = pstats.Stats(_profiler, stream=out).sort_stats(order)
+    stats.print_stats()
+    stats.print_callers()
+    stats.print_callees()
+    return out.getvalue()
+
+
+def _profile_reset():
+    global _profiler
+    _profiler = None

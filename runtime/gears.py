@@ -8,7 +8,7 @@ import _gears
 __all__ = [
     'GearsBuilder', 'GB', 'execute', 'atomic', 'configGet', 'gearsConfigGet', 'hashtag', 'log',
     'flat_error', 'GearsError', 'GearsFlatError', 'GearsForceStopped',
-    'Log', 'ConfigGet', 'GearsConfigGet',
+    'Log', 'ConfigGet', 'GearsConfigGet', 'registerTE',
 ]
 
 
@@ -73,6 +73,39 @@ def hashtag():
 
 def flat_error(msg):
     raise GearsFlatError(msg)
+
+
+_timers = {}
+
+
+def registerTE(*args):
+    """registerTE(seconds, callback[, keyName]): calls callback() every
+    `seconds` seconds in this session until it raises."""
+    if len(args) < 2 or len(args) > 3:
+        raise GearsError('not enough arguments for time event')
+    seconds, callback = args[0], args[1]
+    key = args[2] if len(args) > 2 else None
+    if not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise GearsError('time argument must be a long')
+    if not callable(callback) or isinstance(callback, type):
+        raise GearsError('callback must be a function')
+    if key is not None:
+        raise GearsError('registerTE with a key name (a persisted time event) is not supported yet')
+    token = len(_timers) + 1
+    _timers[token] = callback
+    _gears.register_timer(token, seconds)
+    return True
+
+
+def _fire_timer(token):
+    """Runs time event `token`; False stops it (after an exception, as in RedisGears)."""
+    try:
+        _timers[token]()
+        return True
+    except Exception as e:
+        _gears.log('warning', 'GEARS: time event stopped after an error: ' + format_error(e))
+        del _timers[token]
+        return False
 
 
 class atomic:

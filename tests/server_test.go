@@ -287,6 +287,30 @@ func TestACL(t *testing.T) {
 	require.Zero(t, n, "the forbidden key was written")
 	requireAlive(t, s)
 
+	// A thread that outlives its script still runs as the script's user.
+	requirePyOK(t, limited, py(
+		"import threading, time",
+		"def later():",
+		"    time.sleep(0.2)",
+		"    try:",
+		"        execute('SET','forbidden_late','x')",
+		"        r = 'written'",
+		"    except Exception as e:",
+		"        r = str(e)",
+		"    execute('SET','allowed:late', r)",
+		"threading.Thread(target=later).start()",
+	))
+	var late string
+	eventually(t, 10*time.Second, func() bool {
+		v, err := admin.Get(bg(), "allowed:late").Result()
+		late = v
+		return err == nil
+	}, "the thread never reported")
+	require.Contains(t, late, "NOPERM")
+	n, err = admin.Exists(bg(), "forbidden_late").Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "the thread wrote the forbidden key")
+
 	// The default user is unrestricted.
 	requirePyOK(t, admin, "execute('SET','forbidden_admin','x')")
 }
