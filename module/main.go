@@ -70,7 +70,7 @@ func onLoad(c Ctx, argv []string) error {
 
 	g = &gears{
 		cfg:      cfg,
-		threads:  session.NewThreads(cfg.ExecutionThreads()),
+		threads:  session.NewThreads(cfg.ExecutionThreads(), func(r any) { logPanic("Python thread", r) }),
 		sessions: session.NewRegistry(),
 		cluster:  c.Flags()&clusterFlag != 0,
 	}

@@ -4,6 +4,7 @@
 package session
 
 import (
+	"runtime"
 	"sync"
 
 	"gears/interp"
@@ -19,7 +20,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	ready   []*interp.Interp
-	filling bool
+	filling int // creators running now
 	onError func(error)
 }
 
@@ -55,23 +56,22 @@ func (p *Pool) Ready() int {
 	return len(p.ready)
 }
 
-// Refill starts creating interpreters in the background up to the wanted size.
+// Refill starts creating interpreters in the background up to the wanted
+// size, one creator per core (creation is CPU-bound and runs in parallel).
 func (p *Pool) Refill() {
 	p.mu.Lock()
-	if p.filling || len(p.ready) >= p.size() {
-		p.mu.Unlock()
-		return
+	defer p.mu.Unlock()
+	for missing := p.size() - len(p.ready) - p.filling; missing > 0 && p.filling < runtime.NumCPU(); missing-- {
+		p.filling++
+		p.run(p.fill)
 	}
-	p.filling = true
-	p.mu.Unlock()
-	p.run(p.fill)
 }
 
 func (p *Pool) fill() {
 	for {
 		p.mu.Lock()
-		if len(p.ready) >= p.size() {
-			p.filling = false
+		if len(p.ready)+p.filling > p.size() {
+			p.filling--
 			p.mu.Unlock()
 			return
 		}
@@ -79,7 +79,7 @@ func (p *Pool) fill() {
 		it, err := interp.New(p.iso, p.setup)
 		p.mu.Lock()
 		if err != nil {
-			p.filling = false
+			p.filling--
 			p.mu.Unlock()
 			p.onError(err)
 			return

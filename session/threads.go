@@ -13,15 +13,17 @@ import (
 type Threads struct {
 	jobs    chan func()
 	keep    int
+	onPanic func(any)
 	mu      sync.Mutex
 	running int
 }
 
 const idleTimeout = 30 * time.Second
 
-// NewThreads keeps at least keep workers once they exist.
-func NewThreads(keep int) *Threads {
-	return &Threads{jobs: make(chan func()), keep: keep}
+// NewThreads keeps at least keep workers once they exist. A panic in a job
+// goes to onPanic instead of killing the process (and Redis with it).
+func NewThreads(keep int, onPanic func(any)) *Threads {
+	return &Threads{jobs: make(chan func()), keep: keep, onPanic: onPanic}
 }
 
 // Go runs fn on a locked OS thread, starting a new worker when none is idle.
@@ -48,7 +50,7 @@ func (t *Threads) worker(fn func()) {
 	runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
 	timer := time.NewTimer(idleTimeout)
 	for {
-		fn()
+		t.safely(fn)
 		timer.Reset(idleTimeout)
 		select {
 		case fn = <-t.jobs:
@@ -64,4 +66,13 @@ func (t *Threads) worker(fn func()) {
 		t.mu.Unlock()
 		fn = <-t.jobs
 	}
+}
+
+func (t *Threads) safely(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.onPanic(r)
+		}
+	}()
+	fn()
 }
