@@ -14,10 +14,9 @@ func TestBenchBatch(t *testing.T) {
 	guard(t)
 	const nKeys = 1_000_000
 	const want = int64(nKeys) * (nKeys - 1) / 2 // 499999500000
+	r := newReport(t, "batch")
 	s := startServer(t)
 	c := s.Client
-	r := newReport(t, "batch", s)
-	defer r.save()
 
 	// Load k:<i> = <i> with Lua loops of 100k SETs each.
 	const load = `for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
@@ -110,9 +109,9 @@ return sum`
 	r.line("client SCAN COUNT 1000 + MGET per batch from the Go client, sum in Go (context only)")
 	r.line("")
 	r.line("%-8s %-12s %s", "", "best of 3", "all runs")
-	r.line("%-8s %-12s %v", "gears", ms(gBest), gAll)
-	r.line("%-8s %-12s %v", "lua", ms(lBest), lAll)
-	r.line("%-8s %-12s %v", "client", ms(cBest), cAll)
+	r.line("%-8s %-12s %s", "gears", ms(gBest), msList(gAll))
+	r.line("%-8s %-12s %s", "lua", ms(lBest), msList(lAll))
+	r.line("%-8s %-12s %s", "client", ms(cBest), msList(cAll))
 	r.line("")
 	r.verdict("ratio gears/lua (best of 3):", float64(gBest)/float64(lBest), "<=", 2.0)
 	r.line("%-34s %.3f   (context)", "ratio gears/client (best of 3):", float64(gBest)/float64(cBest))

@@ -363,6 +363,15 @@ func throughput(t *testing.T, clients int, dur time.Duration, maxOps int64, op f
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
 
+// msList formats durations as "[a b c] ms".
+func msList(ds []time.Duration) string {
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, fmt.Sprintf("%.1f", float64(d)/1e6))
+	}
+	return "[" + strings.Join(parts, " ") + "] ms"
+}
+
 // ---- results file ----
 
 type report struct {
@@ -371,16 +380,26 @@ type report struct {
 	b    strings.Builder
 }
 
-// newReport starts bench/results/<name>.txt with the run's context; call
-// save (deferred) to write it.
-func newReport(t *testing.T, name string, s *server) *report {
+// newReport starts bench/results/<name>.txt with the run's context. Call it
+// before starting servers: the file is written when the test ends, after
+// they stopped (so a crash found then is in it too).
+func newReport(t *testing.T, name string) *report {
 	r := &report{t: t, name: name}
+	t.Cleanup(func() { // when the servers have stopped
+		load, _ := os.ReadFile("/proc/loadavg")
+		r.line("loadavg at end: %s", strings.TrimSpace(string(load)))
+		r.save()
+	})
 	fmt.Fprintf(&r.b, "# %s benchmark: gears vs peer in the same run\n", name)
 	fmt.Fprintf(&r.b, "date:      %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&r.b, "machine:   nproc=%d %s/%s cpu=%q\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel())
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&r.b, "loadavg:   %s (at start; the machine may be shared)\n", strings.TrimSpace(string(load)))
-	fmt.Fprintf(&r.b, "redis:     %s\n", info(t, s.Client, "server")["redis_version"])
+	version, err := exec.Command("redis-server", "--version").Output()
+	if err != nil {
+		t.Fatalf("redis-server --version: %v", err)
+	}
+	fmt.Fprintf(&r.b, "redis:     %s\n", strings.TrimSpace(string(version)))
 	so := modulePath(t)
 	if st, err := os.Stat(so); err == nil {
 		fmt.Fprintf(&r.b, "module:    %s (%d bytes, built %s)\n", so, st.Size(), st.ModTime().UTC().Format(time.RFC3339))

@@ -12,10 +12,9 @@ import (
 // 2 execution threads the second should take about half (target <= 0.6).
 func TestBenchParallel(t *testing.T) {
 	guard(t)
+	r := newReport(t, "parallel")
 	s := startServer(t, "ExecutionThreads", "2")
 	c := s.Client
-	r := newReport(t, "parallel", s)
-	defer r.save()
 
 	script := func(n int) string {
 		return fmt.Sprintf("def f(x):\n    s = 0\n    for i in range(%d):\n        s += i * i\n    return s\nGB('ShardsIDReader').map(f).run()", n)
@@ -105,10 +104,10 @@ func TestBenchParallel(t *testing.T) {
 	r.line("sequential send A, GETRESULTSBLOCKING A, send B, GETRESULTSBLOCKING B")
 	r.line("parallel   send A, send B, GETRESULTSBLOCKING A, GETRESULTSBLOCKING B")
 	r.line("")
-	r.line("%-11s %-12s %-50s %s", "", "best of 3", "all runs", "server CPU cores used per run")
-	r.line("%-11s %-12s %v", "single", ms(single), singleAll)
-	r.line("%-11s %-12s %-50v %v", "sequential", ms(seq), seqAll, seqCores)
-	r.line("%-11s %-12s %-50v %v", "parallel", ms(par), parAll, parCores)
+	r.line("%-11s %-12s %-28s %s", "", "best of 3", "all runs", "server CPU cores used per run")
+	r.line("%-11s %-12s %-28s", "single", ms(single), msList(singleAll))
+	r.line("%-11s %-12s %-28s %v", "sequential", ms(seq), msList(seqAll), seqCores)
+	r.line("%-11s %-12s %-28s %v", "parallel", ms(par), msList(parAll), parCores)
 	r.line("")
 	r.verdict("ratio parallel/sequential:", float64(par)/float64(seq), "<=", 0.6)
 }

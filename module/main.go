@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,7 @@ func onLoad(c Ctx, argv []string) error {
 
 	g = &gears{
 		cfg:      cfg,
-		threads:  session.NewThreads(cfg.ExecutionThreads(), func(r any) { logPanic("Python thread", r) }),
+		threads:  session.NewThreads(cfg.ExecutionThreads()+runtime.NumCPU(), func(r any) { logPanic("Python thread", r) }),
 		sessions: session.NewRegistry(),
 		cluster:  c.Flags()&clusterFlag != 0,
 	}

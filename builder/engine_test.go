@@ -1,0 +1,145 @@
+package builder
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"gears/session"
+)
+
+// goThreads stands in for locked OS threads: the engine's logic does not
+// depend on them.
+func goThreads(fn func()) { go fn() }
+
+func newTestEngine(t *testing.T, workers int, max int64, run Runner) *Engine {
+	t.Helper()
+	return NewEngine(StandaloneShardID, workers, func() int64 { return max }, goThreads, run,
+		func(*Execution, uint64) {})
+}
+
+func wait(t *testing.T, e *Execution) {
+	t.Helper()
+	select {
+	case <-e.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("execution %s did not finish", e.ID)
+	}
+}
+
+func TestExecutionRunsAndKeepsOutcome(t *testing.T) {
+	en := newTestEngine(t, 1, 10, func(e *Execution) (Outcome, error) {
+		return Outcome{Results: []any{"a", int64(1)}, Errors: []string{"boom"}, Steps: []time.Duration{time.Millisecond}}, nil
+	})
+	e := en.Create(session.New("s", "", nil), 1, []Step{{Type: "reader"}}, "", true)
+	assert.Equal(t, StandaloneShardID+"-1", e.ID)
+	assert.Equal(t, Created, e.Status())
+	en.Start(e)
+	wait(t, e)
+	s := e.Snapshot()
+	assert.Equal(t, Done, s.Status)
+	assert.Equal(t, []any{"a", int64(1)}, s.Results)
+	assert.Equal(t, []string{"boom"}, s.Errors)
+	assert.Equal(t, time.Millisecond, s.Steps[0].Duration)
+	assert.Len(t, en.List(), 1)
+	require.NoError(t, en.Drop(e.ID))
+	assert.Empty(t, en.List())
+	assert.EqualError(t, en.Drop(e.ID), "execution plan does not exist")
+}
+
+func TestRunnerErrorBecomesTheOnlyError(t *testing.T) {
+	en := newTestEngine(t, 1, 10, func(*Execution) (Outcome, error) { return Outcome{}, errors.New("no interpreter") })
+	e := en.Create(session.New("s", "", nil), 1, nil, "", false)
+	en.Start(e)
+	wait(t, e)
+	assert.Equal(t, []string{"no interpreter"}, e.Snapshot().Errors)
+	assert.Empty(t, en.List(), "unkept executions are not listed")
+}
+
+func TestDropRefusesRunningExecution(t *testing.T) {
+	release := make(chan struct{})
+	en := newTestEngine(t, 1, 10, func(*Execution) (Outcome, error) { <-release; return Outcome{}, nil })
+	e := en.Create(session.New("s", "", nil), 1, nil, "", true)
+	en.Start(e)
+	require.Eventually(t, func() bool { return e.Status() == Running }, 5*time.Second, time.Millisecond)
+	assert.EqualError(t, en.Drop(e.ID), "can not drop a not yet finished execution, abort it first.")
+	close(release)
+	wait(t, e)
+	assert.NoError(t, en.Drop(e.ID))
+}
+
+func TestAbortQueuedExecutionNeverRuns(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	ran := map[string]bool{}
+	en := newTestEngine(t, 1, 10, func(e *Execution) (Outcome, error) {
+		mu.Lock()
+		ran[e.ID] = true
+		mu.Unlock()
+		<-release
+		return Outcome{}, nil
+	})
+	first := en.Create(session.New("s", "", nil), 1, nil, "", true)
+	second := en.Create(session.New("s", "", nil), 2, nil, "", true)
+	en.Start(first)
+	en.Start(second)
+	require.Eventually(t, func() bool { return first.Status() == Running }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, Created, second.Status())
+	require.NoError(t, en.Abort(second.ID))
+	assert.Equal(t, Aborted, second.Status())
+	close(release)
+	wait(t, first)
+	time.Sleep(50 * time.Millisecond) // the worker dequeues the aborted one
+	mu.Lock()
+	defer mu.Unlock()
+	assert.False(t, ran[second.ID])
+	assert.EqualError(t, en.Abort("nosuch"), "execution does not exist")
+}
+
+func TestAbortRunningExecutionInterruptsItsThread(t *testing.T) {
+	interrupted := make(chan uint64, 1)
+	stop := make(chan struct{})
+	en := NewEngine(StandaloneShardID, 1, func() int64 { return 10 }, goThreads,
+		func(e *Execution) (Outcome, error) {
+			if !e.SetThread(42) {
+				return Outcome{}, errors.New("aborted")
+			}
+			<-stop
+			e.SetThread(0)
+			return Outcome{Errors: []string{"Execution was aborted"}}, nil
+		},
+		func(e *Execution, thread uint64) {
+			interrupted <- thread
+			close(stop)
+		})
+	e := en.Create(session.New("s", "", nil), 1, nil, "", true)
+	en.Start(e)
+	require.Eventually(t, func() bool { return e.RunsOn(42) }, 5*time.Second, time.Millisecond)
+	require.NoError(t, en.Abort(e.ID))
+	assert.Equal(t, uint64(42), <-interrupted)
+	wait(t, e)
+	assert.Equal(t, Done, e.Status())
+	assert.False(t, e.RunsOn(42))
+}
+
+func TestMaxExecutionsEvictsOldestFinished(t *testing.T) {
+	en := newTestEngine(t, 2, 3, func(*Execution) (Outcome, error) { return Outcome{}, nil })
+	var ids []string
+	for i := range 4 {
+		e := en.Create(session.New("s", "", nil), int64(i), nil, "", true)
+		en.Start(e)
+		wait(t, e)
+		ids = append(ids, e.ID)
+	}
+	var listed []string
+	for _, e := range en.List() {
+		listed = append(listed, e.ID)
+	}
+	assert.Equal(t, ids[1:], listed)
+	_, ok := en.Get(ids[0])
+	assert.False(t, ok)
+}
