@@ -212,6 +212,8 @@ func toGo(o *C.PyObject) (any, error) {
 	return strOf(o), nil
 }
 
+// toPy converts a Go value to a new Python reference, or returns nil with a
+// Python exception set.
 func toPy(v any) *C.PyObject {
 	switch x := v.(type) {
 	case nil:
@@ -228,25 +230,44 @@ func toPy(v any) *C.PyObject {
 	case float64:
 		return C.w_PyFloat_FromDouble(C.double(x))
 	case string:
-		p := C.CString(x)
-		defer C.free(unsafe.Pointer(p))
-		return C.w_PyUnicode_FromStringAndSize(p, C.Py_ssize_t(len(x)))
+		return C.w_PyUnicode_FromStringAndSize((*C.char)(unsafe.Pointer(unsafe.StringData(x))), C.Py_ssize_t(len(x)))
 	case []byte:
-		p := C.CBytes(x)
-		defer C.free(p)
-		return C.w_PyBytes_FromStringAndSize((*C.char)(p), C.Py_ssize_t(len(x)))
+		return C.w_PyBytes_FromStringAndSize((*C.char)(unsafe.Pointer(unsafe.SliceData(x))), C.Py_ssize_t(len(x)))
 	case []string:
-		l := C.w_PyList_New(C.Py_ssize_t(len(x)))
-		for i, s := range x {
-			C.w_PyList_SetItem(l, C.Py_ssize_t(i), toPy(s))
-		}
-		return l
+		return listToPy(len(x), func(i int) any { return x[i] })
 	case []any:
-		l := C.w_PyList_New(C.Py_ssize_t(len(x)))
-		for i, e := range x {
-			C.w_PyList_SetItem(l, C.Py_ssize_t(i), toPy(e))
+		return listToPy(len(x), func(i int) any { return x[i] })
+	case map[string]any:
+		d := C.w_PyDict_New()
+		for k, e := range x {
+			pv := toPy(e)
+			if pv == nil {
+				C.w_Py_DecRef(d)
+				return nil
+			}
+			ck := C.CString(k)
+			rc := C.w_PyDict_SetItemString(d, ck, pv)
+			C.free(unsafe.Pointer(ck))
+			C.w_Py_DecRef(pv)
+			if rc != 0 {
+				C.w_Py_DecRef(d)
+				return nil
+			}
 		}
-		return l
+		return d
 	}
 	return raise(fmt.Sprintf("host function returned an unsupported %T", v))
+}
+
+func listToPy(n int, item func(int) any) *C.PyObject {
+	l := C.w_PyList_New(C.Py_ssize_t(n))
+	for i := range n {
+		e := toPy(item(i))
+		if e == nil {
+			C.w_Py_DecRef(l)
+			return nil
+		}
+		C.w_PyList_SetItem(l, C.Py_ssize_t(i), e) // steals e
+	}
+	return l
 }

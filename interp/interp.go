@@ -155,6 +155,7 @@ func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {
 		state:  C.w_PyThreadState_GetInterpreter(ts),
 		slot:   C.calloc(1, C.size_t(unsafe.Sizeof(uintptr(0)))),
 	}
+	it.ID = int64(C.w_PyInterpreterState_GetID(it.state))
 	registry.Store(it.handle, it)
 	live.Add(1)
 	t := &Thread{interp: it, ts: ts}
