@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"math/big"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -81,9 +83,24 @@ func TestBenchParallel(t *testing.T) {
 		}
 		return wait(b, n)
 	}
-	// Interleaved, so drift on a shared machine hits both; the server's CPU
+	// Control: the same pattern with two Go busy loops in this process, to
+	// show whether the machine had two free cores at the time.
+	const probeSpin = 50_000_000
+	spinProbe, _ := bestOf(t, 2, func() error { spin(probeSpin); return nil })
+	spinN := int(float64(probeSpin) * float64(500*time.Millisecond) / float64(spinProbe))
+	spinSeq := func() error { spin(spinN); spin(spinN); return nil }
+	spinPar := func() error {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() { spin(spinN) })
+		}
+		wg.Wait()
+		return nil
+	}
+
+	// Interleaved, so drift on a shared machine hits all; the server's CPU
 	// time per wall time shows how many cores it really used.
-	var seqAll, parAll []time.Duration
+	var seqAll, parAll, ctlSeqAll, ctlParAll []time.Duration
 	var seqCores, parCores []string
 	timed := func(f func() error, walls *[]time.Duration, cores *[]string) {
 		cpu0 := cpuTime(t, s.Pid())
@@ -94,8 +111,13 @@ func TestBenchParallel(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		timed(sequential, &seqAll, &seqCores)
 		timed(parallel, &parAll, &parCores)
+		_, d := bestOf(t, 1, spinSeq)
+		ctlSeqAll = append(ctlSeqAll, d...)
+		_, d = bestOf(t, 1, spinPar)
+		ctlParAll = append(ctlParAll, d...)
 	}
 	seq, par := minOf(seqAll), minOf(parAll)
+	ctlSeq, ctlPar := minOf(ctlSeqAll), minOf(ctlParAll)
 
 	r.line("server:    ExecutionThreads 2")
 	r.line("script:    RG.PYEXECUTE %q UNBLOCKING", script(n))
@@ -108,8 +130,31 @@ func TestBenchParallel(t *testing.T) {
 	r.line("%-11s %-12s %-28s", "single", ms(single), msList(singleAll))
 	r.line("%-11s %-12s %-28s %v", "sequential", ms(seq), msList(seqAll), seqCores)
 	r.line("%-11s %-12s %-28s %v", "parallel", ms(par), msList(parAll), parCores)
+	r.line("%-11s %-12s %-28s", "ctl seq", ms(ctlSeq), msList(ctlSeqAll))
+	r.line("%-11s %-12s %-28s", "ctl par", ms(ctlPar), msList(ctlParAll))
+	r.line("(ctl = control, two Go busy loops of ~0.5 s each in the benchmark process, same pattern)")
 	r.line("")
 	r.verdict("ratio parallel/sequential:", float64(par)/float64(seq), "<=", 0.6)
+	var rounds, ctlRounds []string
+	for i := range seqAll {
+		rounds = append(rounds, fmt.Sprintf("%.3f", float64(parAll[i])/float64(seqAll[i])))
+		ctlRounds = append(ctlRounds, fmt.Sprintf("%.3f", float64(ctlParAll[i])/float64(ctlSeqAll[i])))
+	}
+	r.line("%-34s %v   (parallel_i/sequential_i, for noise)", "per-round ratios:", rounds)
+	r.line("%-34s %.3f   (near 1.0 = the machine had no 2 free cores; then the ratio above says nothing)",
+		"control ratio parallel/sequential:", float64(ctlPar)/float64(ctlSeq))
+	r.line("%-34s %v", "control per-round ratios:", ctlRounds)
+}
+
+var spinSink atomic.Uint64
+
+// spin burns CPU: n steps of a linear congruential generator.
+func spin(n int) {
+	x := uint64(1)
+	for i := 0; i < n; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	spinSink.Add(x)
 }
 
 func minOf(ds []time.Duration) time.Duration {

@@ -83,9 +83,12 @@ func TestBenchPyexecute(t *testing.T) {
 	var rows []string
 	for _, b := range cases {
 		l := measureLatency(t, warm, calls, call(s.Client, b))
+		cpu0, t0 := cpuTime(t, s.Pid()), time.Now()
 		tput, n := throughput(t, clients, window, maxOps, call(many, b))
+		cores := float64(cpuTime(t, s.Pid())-cpu0) / float64(time.Since(t0))
 		lat[b.name], ops[b.name] = l, tput
-		rows = append(rows, fmt.Sprintf("%-12s %-12s %-12s %-12s %10.0f ops/s  (%d calls)", b.name, ms(l.P50), ms(l.P99), ms(l.Mean), tput, n))
+		rows = append(rows, fmt.Sprintf("%-12s %-12s %-12s %-12s %8.0f/s   %8.0f ops/s  %5.2f cores  (%d calls)",
+			b.name, ms(l.P50), ms(l.P99), ms(l.Mean), float64(time.Second)/float64(l.Mean), tput, cores, n))
 		if b.name == "gears pass" {
 			snapshot("after the gears runs:")
 		}
@@ -100,7 +103,7 @@ func TestBenchPyexecute(t *testing.T) {
 	r.line("lua FCALL    FCALL noop 0  (FUNCTION LOAD: %q)", lib)
 	r.line("latency: 1 client, %d sequential calls after %d warm-up; throughput: %d clients, %s (at most %d calls)", calls, warm, clients, window, maxOps)
 	r.line("")
-	r.line("%-12s %-12s %-12s %-12s %s", "", "p50", "p99", "mean", "throughput")
+	r.line("%-12s %-12s %-12s %-12s %-11s %s", "", "p50", "p99", "mean", "1/mean", "8 clients: throughput, server CPU")
 	for _, row := range rows {
 		r.line("%s", row)
 	}

@@ -186,6 +186,18 @@ func (en *Engine) Drop(id string) error {
 	return nil
 }
 
+// Discard forgets an execution that was created but will never start (its
+// script failed after calling run()).
+func (en *Engine) Discard(e *Execution) {
+	e.mu.Lock()
+	if e.status == Created {
+		e.status = Aborted
+		close(e.done)
+	}
+	e.mu.Unlock()
+	en.Drop(e.ID) //nolint:errcheck // finished now, so Drop cannot refuse
+}
+
 // Abort stops an execution: one not started yet never starts, a running one
 // has its Python code interrupted; a finished one is left as it is.
 func (en *Engine) Abort(id string) error {

@@ -147,7 +147,7 @@ func finishScript(sess *session.Session, cs *C.gears_session, a *pyExecuteArgs) 
 	e := sr.exec
 	if err != nil {
 		if e != nil {
-			g.engine.Drop(e.ID) // created, never started
+			g.engine.Discard(e)
 		}
 		msg := err.Error()
 		return func(c Ctx) { c.Error(msg) }

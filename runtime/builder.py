@@ -5,14 +5,18 @@
 # per batch of records, not once per record per step.
 #
 # Executed into module redisgears after gears.py (same namespace).
-import copy as _copy
 import itertools as _itertools
 import time as _time
-import types as _types
 
 __all__ += ['GearsBuilder', 'GB']
 
 _now = _time.perf_counter
+_FunctionType = type(lambda: None)  # types.FunctionType, without importing types
+
+
+def _deepcopy(x):
+    import copy  # on first use: importing it costs every new interpreter ~1 ms
+    return copy.deepcopy(x)
 
 
 def _check_count(name, args, *counts):
@@ -22,7 +26,7 @@ def _check_count(name, args, *counts):
 
 def _check_function(what, f):
     # RedisGears wants a real Python function here, not any callable.
-    if not isinstance(f, _types.FunctionType):
+    if not isinstance(f, _FunctionType):
         raise GearsError('%s must be a function' % what)
 
 
@@ -112,16 +116,16 @@ class GearsBuilder:
     # (users' results depend on it: e.g. sort() is ascending because flatmap
     # emits a list's elements last to first).
     def aggregate(self, zero, seqOp, combOp):
-        self.accumulate(lambda a, r: seqOp(a if a else _copy.deepcopy(zero), r))
+        self.accumulate(lambda a, r: seqOp(a if a else _deepcopy(zero), r))
         self.collect()
-        return self.accumulate(lambda a, r: combOp(a if a else _copy.deepcopy(zero), r))
+        return self.accumulate(lambda a, r: combOp(a if a else _deepcopy(zero), r))
 
     def __localAggregateby__(self, extractor, zero, aggregator):
-        return self.localgroupby(extractor, lambda k, a, r: aggregator(k, a if a else _copy.deepcopy(zero), r))
+        return self.localgroupby(extractor, lambda k, a, r: aggregator(k, a if a else _deepcopy(zero), r))
 
     def aggregateby(self, extractor, zero, seqOp, combOp):
         self.__localAggregateby__(extractor, zero, seqOp)
-        return self.groupby(lambda r: r['key'], lambda k, a, r: combOp(k, a if a else _copy.deepcopy(zero), r['value']))
+        return self.groupby(lambda r: r['key'], lambda k, a, r: combOp(k, a if a else _deepcopy(zero), r['value']))
 
     def count(self):
         return self.aggregate(0, lambda a, r: a + 1, lambda a, r: a + r)
@@ -197,7 +201,7 @@ def _check_stream(arg, kw):
 
 
 def _check_python(arg, kw):
-    if not isinstance(arg, _types.FunctionType):
+    if not isinstance(arg, _FunctionType):
         raise GearsError('pyreader argument must be a function')
 
 

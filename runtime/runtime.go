@@ -5,6 +5,7 @@ package runtime
 import (
 	_ "embed"
 	"errors"
+	"sync"
 
 	"gears/interp"
 )
@@ -59,15 +60,51 @@ func arg(c *interp.Call, i int) any {
 	return nil
 }
 
+// boot compiles and runs the runtime sources. Each interpreter would
+// otherwise compile them from source, a large part of creating one; compiled
+// once, they are shared between interpreters as marshal bytes.
+const boot = `
+import marshal, sys
+def compile_source(src, name):
+    return marshal.dumps(compile(src, name, 'exec'))
+def run(code, module):
+    exec(marshal.loads(code), sys.modules[module].__dict__)
+`
+
+var (
+	compileOnce sync.Once
+	compiled    [][]byte
+	compileErr  error
+)
+
 // Setup loads the runtime into a new interpreter and gives its __main__ the
 // names a session starts with.
 func Setup(t *interp.Thread) error {
-	mod, err := t.ModuleDict("redisgears")
+	bootDict, err := t.ModuleDict("_gears_boot")
 	if err != nil {
 		return err
 	}
-	for _, src := range []string{gearsSource, builderSource} {
-		if err := t.Exec(src, mod); err != nil {
+	if err := t.Exec(boot, bootDict); err != nil {
+		return err
+	}
+	compileOnce.Do(func() {
+		for _, src := range []struct{ name, text string }{{"gears.py", gearsSource}, {"builder.py", builderSource}} {
+			code, err := t.Call("_gears_boot", "compile_source", src.text, src.name)
+			if err != nil {
+				compileErr = err
+				return
+			}
+			compiled = append(compiled, code.([]byte))
+		}
+	})
+	if compileErr != nil {
+		return compileErr
+	}
+	if _, err := t.ModuleDict("redisgears"); err != nil {
+		return err
+	}
+	for _, code := range compiled {
+		if _, err := t.Call("_gears_boot", "run", code, "redisgears"); err != nil {
 			return err
 		}
 	}
