@@ -13,6 +13,23 @@ static __thread gears_thread tls;
 
 gears_thread *gears_thread_state(void) { return &tls; }
 
+// Takes the Redis lock unless this thread holds it already, and marks the
+// thread as holding it: commands run under it may fire keyspace events whose
+// sync registrations call execute() again on this thread. Returns whether it
+// locked (to pass to gears_unlock).
+int gears_lock(gears_thread *t) {
+    if (t->lock_held) return 0;
+    rm.ThreadSafeContextLock(gears_detached);
+    t->lock_held = 1;
+    return 1;
+}
+
+void gears_unlock(gears_thread *t, int locked) {
+    if (!locked) return;
+    t->lock_held = 0;
+    rm.ThreadSafeContextUnlock(gears_detached);
+}
+
 static PyObject *gears_error_type(void) {
     PyObject *m = py.PyImport_AddModuleRef("_gears");
     if (!m) {
@@ -145,8 +162,7 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     RedisModuleCallReply *reply = NULL;
 
     PyThreadState *ts = py.PyEval_SaveThread();
-    int locked = !t->lock_held;
-    if (locked) rm.ThreadSafeContextLock(gears_detached);
+    int locked = gears_lock(t);
     if (!acl_denied(sess, argv, (int)n, cmd, errbuf, sizeof errbuf)) {
         errno = 0;
         // !: replicate, v: argv array, E: errors as replies, M: refuse deny-oom commands at maxmemory.
@@ -155,7 +171,7 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     }
     // Freed under the lock: the keyspace may now share these objects.
     for (Py_ssize_t i = 0; i < n; i++) rm.FreeString(NULL, argv[i]);
-    if (locked) rm.ThreadSafeContextUnlock(gears_detached);
+    gears_unlock(t, locked);
     py.PyEval_RestoreThread(ts);
 
     if (argv != stackv) free(argv);
@@ -189,10 +205,8 @@ PyObject *gears_atomic_enter(PyObject *self, PyObject *unused) {
     if (t->atomic_depth > 0) return raise_gears("Already inside an atomic block");
     if (!t->lock_held) {
         PyThreadState *ts = py.PyEval_SaveThread();
-        rm.ThreadSafeContextLock(gears_detached);
+        t->atomic_locked = gears_lock(t);
         py.PyEval_RestoreThread(ts);
-        t->lock_held = 1;
-        t->atomic_locked = 1;
     }
     t->atomic_depth = 1;
     return py_new_none();
@@ -209,11 +223,8 @@ PyObject *gears_atomic_exit(PyObject *self, PyObject *unused) {
 // exception or a missing __exit__ never keeps Redis locked.
 void gears_release_atomic(void) {
     gears_thread *t = &tls;
-    if (t->atomic_locked) {
-        rm.ThreadSafeContextUnlock(gears_detached);
-        t->lock_held = 0;
-        t->atomic_locked = 0;
-    }
+    gears_unlock(t, t->atomic_locked);
+    t->atomic_locked = 0;
     t->atomic_depth = 0;
 }
 
@@ -221,10 +232,9 @@ void gears_release_atomic(void) {
 // unless this thread holds it. Frees argv.
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc) {
     gears_thread *t = &tls;
-    int locked = !t->lock_held;
-    if (locked) rm.ThreadSafeContextLock(gears_detached);
+    int locked = gears_lock(t);
     RedisModuleCallReply *r = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, "vE", argv, argc);
     for (size_t i = 0; i < argc; i++) rm.FreeString(NULL, argv[i]);
-    if (locked) rm.ThreadSafeContextUnlock(gears_detached);
+    gears_unlock(t, locked);
     return r;
 }

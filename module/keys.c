@@ -146,8 +146,7 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
     key_read *keys = NULL;
     size_t n = 0;
     PyThreadState *ts = py.PyEval_SaveThread();
-    int locked = !t->lock_held;
-    if (locked) rm.ThreadSafeContextLock(gears_detached);
+    int locked = gears_lock(t);
     RedisModuleCallReply *r = match_all ? rm.Call(ctx, "SCAN", "cccE", cursor, "COUNT", count_s)
                                         : rm.Call(ctx, "SCAN", "cccccE", cursor, "MATCH", pattern, "COUNT", count_s);
     RedisModuleCallReply *list = NULL;
@@ -160,7 +159,7 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
             if (read_value) read_key_locked(ctx, &keys[i], 1);
         }
     }
-    if (locked) rm.ThreadSafeContextUnlock(gears_detached);
+    gears_unlock(t, locked);
     py.PyEval_RestoreThread(ts);
 
     PyObject *out = NULL;
@@ -214,10 +213,9 @@ PyObject *gears_read_key(PyObject *self, PyObject *args) {
     int read_value = py.PyObject_IsTrue(py.PyTuple_GetItem(args, 1));
     gears_thread *t = gears_thread_state();
     PyThreadState *ts = py.PyEval_SaveThread();
-    int locked = !t->lock_held;
-    if (locked) rm.ThreadSafeContextLock(gears_detached);
+    int locked = gears_lock(t);
     read_key_locked(t->ctx ? t->ctx : gears_detached, &k, read_value);
-    if (locked) rm.ThreadSafeContextUnlock(gears_detached);
+    gears_unlock(t, locked);
     py.PyEval_RestoreThread(ts);
     PyObject *rec = make_record(&k, read_value);
     free_read(&k);

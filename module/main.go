@@ -76,6 +76,8 @@ func onLoad(c Ctx, argv []string) error {
 		cluster:  c.Flags()&clusterFlag != 0,
 	}
 	interp.PanicHandler = logPanic
+	// The main thread always holds the Redis lock while it runs module code.
+	C.gears_thread_state().lock_held = 1
 	gearsrt.Register(host{})
 	interp.RegisterNative("execute", C.gears_execute, interp.MethVarargs)
 	interp.RegisterNative("atomic_enter", C.gears_atomic_enter, interp.MethNoArgs)

@@ -31,6 +31,8 @@ int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle);
 int gears_register_info(RedisModuleCtx *ctx);
 void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
 gears_thread *gears_thread_state(void);
+int gears_lock(gears_thread *t);
+void gears_unlock(gears_thread *t, int locked);
 void gears_release_atomic(void);
 RedisModuleString *gears_arg(RedisModuleString **argv, int i);
 
