@@ -50,9 +50,8 @@ func NewEngine(shardID string, workers int, maxKept func() int64, spawn func(fun
 func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc string, kept bool) *Execution {
 	sess.Hold()
 	en.mu.Lock()
-	en.seq++
 	e := &Execution{
-		ID: fmt.Sprintf("%s-%d", en.shardID, en.seq), Session: sess, Token: token, Desc: desc,
+		ID: en.nextIDLocked(), Session: sess, Token: token, Desc: desc,
 		status: Created, steps: steps, done: make(chan struct{}), kept: kept,
 	}
 	en.byID[e.ID] = e
@@ -66,6 +65,26 @@ func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc 
 		old.Session.Release(en.threads)
 	}
 	return e
+}
+
+// CreateEvent registers the execution of registration r on one event.
+func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
+	steps := append([]Step(nil), r.Steps...)
+	e := en.Create(r.Session, r.Token, steps, r.Desc, false)
+	e.Registration, e.Payload = r, payload
+	return e
+}
+
+// NextID is a new id for an execution or a registration ("<shard>-<n>").
+func (en *Engine) NextID() string {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return en.nextIDLocked()
+}
+
+func (en *Engine) nextIDLocked() string {
+	en.seq++
+	return fmt.Sprintf("%s-%d", en.shardID, en.seq)
 }
 
 // evictLocked drops the oldest finished executions beyond MaxExecutions.
@@ -95,6 +114,11 @@ func (en *Engine) worker() {
 }
 
 func (en *Engine) execute(e *Execution) {
+	// Executions nobody lists are forgotten once finished (whoever waits on
+	// them holds the execution itself).
+	if !e.kept {
+		defer en.Drop(e.ID) //nolint:errcheck // finished by then
+	}
 	e.mu.Lock()
 	if e.status != Created { // aborted while queued
 		e.mu.Unlock()

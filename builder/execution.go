@@ -33,6 +33,9 @@ type Execution struct {
 	Session *session.Session
 	Token   int64 // the plan's key in the interpreter (runtime/builder.py)
 	Desc    string
+	// An event's execution of a registration, and the event.
+	Registration *Registration
+	Payload      any
 
 	mu       sync.Mutex
 	status   Status

@@ -32,6 +32,11 @@ var commands = []command{
 	{"rg.dropexecution", "readonly", cmdDropExecution},
 	{"rg.abortexecution", "readonly", cmdAbortExecution},
 	{"rg.pyprofile", "readonly", cmdPyProfile},
+	{"rg.trigger", "readonly", cmdTrigger},
+	{"rg.triggeronkey", "readonly", cmdTrigger},
+	{"rg.dumpregistrations", "readonly", cmdDumpRegistrations},
+	{"rg.unregister", "readonly", cmdUnregister},
+	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats},
 }
 
 func registerCommands(c Ctx) error {

@@ -15,6 +15,7 @@ import (
 type scriptRun struct {
 	unblocking bool
 	exec       *builder.Execution
+	regs       []*builder.Registration // made live when the script succeeds
 }
 
 var scripts sync.Map // *session.Session -> *scriptRun, while its script runs
@@ -44,12 +45,7 @@ func hostRun(c *interp.Call) (any, error) {
 		sr.exec = g.engine.Create(sess, token, steps, desc, sr.unblocking)
 		return nil, nil
 	}
-	e := g.engine.Create(sess, token, steps, desc, false)
-	g.engine.Start(e)
-	go func() {
-		<-e.Done()
-		g.engine.Drop(e.ID)
-	}()
+	g.engine.Start(g.engine.Create(sess, token, steps, desc, false))
 	return nil, nil
 }
 
@@ -80,12 +76,20 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			err = errors.New("gears internal error (see the Redis log)")
 		}
 	}()
+	if r := e.Registration; r != nil {
+		start := time.Now()
+		defer func() { r.Finished(out, err, time.Since(start)) }()
+	}
 	err = withInterp(e.Session.Interp, func(t *interp.Thread) error {
 		if !e.SetThread(interp.ThreadID()) {
 			return errAborted
 		}
 		defer e.SetThread(0)
-		v, err := t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
+		args := []any{e.Token, g.cfg.ProfileExecutions()}
+		if e.Registration != nil {
+			args = append(args, e.Payload)
+		}
+		v, err := t.Call("redisgears", "_run_execution", args...)
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func writeInfo(ctx *C.RedisModuleInfoCtx) {
 		v    int64
 	}{
 		{"nexecutions", int64(g.engine.Len())},
-		{"nregistrations", 0},
+		{"nregistrations", int64(g.regs.Len())},
 		{"sessions", int64(g.sessions.Len())},
 		{"live_interpreters", interp.Live()},
 		{"ready_interpreters", int64(g.pool.Ready())},

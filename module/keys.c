@@ -221,3 +221,10 @@ PyObject *gears_read_key(PyObject *self, PyObject *args) {
     free_read(&k);
     return rec;
 }
+
+// The type of a key (RedisGears' names), with the Redis lock held.
+const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len) {
+    key_read k = {.name = name, .name_len = len};
+    read_key_locked(ctx ? ctx : gears_detached, &k, 0);
+    return type_names[k.type];
+}

@@ -35,6 +35,7 @@ type gears struct {
 	threads  *session.Threads
 	sessions *session.Registry
 	engine   *builder.Engine
+	regs     *builder.Registrations
 	cluster  bool
 
 	scriptsRunning atomic.Int64
@@ -73,6 +74,7 @@ func onLoad(c Ctx, argv []string) error {
 		cfg:      cfg,
 		threads:  session.NewThreads(cfg.ExecutionThreads()+runtime.NumCPU(), func(r any) { logPanic("Python thread", r) }),
 		sessions: session.NewRegistry(),
+		regs:     builder.NewRegistrations(),
 		cluster:  c.Flags()&clusterFlag != 0,
 	}
 	interp.PanicHandler = logPanic
@@ -86,6 +88,7 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterNative("read_key", C.gears_read_key, interp.MethVarargs)
 	interp.RegisterHost("run", hostRun)
 	interp.RegisterHost("register_timer", hostRegisterTimer)
+	interp.RegisterHost("register", hostRegister)
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}
@@ -101,6 +104,9 @@ func onLoad(c Ctx, argv []string) error {
 
 	if err := registerCommands(c); err != nil {
 		return err
+	}
+	if C.gears_subscribe_keyspace(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot subscribe to keyspace events")
 	}
 	if C.gears_register_info(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot register the INFO section")

@@ -29,6 +29,8 @@ int gears_register_command(RedisModuleCtx *ctx, int id, const char *name, const 
 RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx);
 int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle);
 int gears_register_info(RedisModuleCtx *ctx);
+int gears_subscribe_keyspace(RedisModuleCtx *ctx);
+const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len);
 void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
 gears_thread *gears_thread_state(void);
 int gears_lock(gears_thread *t);

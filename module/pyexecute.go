@@ -7,6 +7,8 @@ import "C"
 
 import (
 	"errors"
+
+	"gears/builder"
 	"fmt"
 	"strings"
 
@@ -121,16 +123,11 @@ func cmdPyExecute(c Ctx, argv []string) {
 	}
 
 	sess := session.New(id, a.description, nil)
-	g.sessions.Add(sess)
 	cs := sessionC(C.w_GetCurrentUserName(c.p))
 	sess.OnEnd(func() { freeSessionC(cs) })
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
-	b := block(c, func() {
-		// Main thread, once the client got its reply (or left).
-		g.sessions.Remove(sess)
-		sess.Release(g.threads.Go)
-	})
+	b := block(c, nil)
 	g.threads.Go(func() {
 		defer g.scriptsRunning.Add(-1)
 		b.Unblock(finishScript(sess, cs, a))
@@ -140,11 +137,15 @@ func cmdPyExecute(c Ctx, argv []string) {
 // finishScript runs the script and then the run() it asked for, and returns
 // the reply: OK, the execution id (UNBLOCKING) or [[results], [errors]].
 func finishScript(sess *session.Session, cs *C.gears_session, a *pyExecuteArgs) func(Ctx) {
+	defer sess.Release(g.threads.Go) // the script's own reference
 	sr := &scriptRun{unblocking: a.unblocking}
 	scripts.Store(sess, sr)
 	err := runScript(sess, cs, a.script)
 	scripts.Delete(sess)
 	e := sr.exec
+	if err == nil {
+		err = commitRegistrations(sess, sr.regs, a)
+	}
 	if err != nil {
 		if e != nil {
 			g.engine.Discard(e)
@@ -163,6 +164,41 @@ func finishScript(sess *session.Session, cs *C.gears_session, a *pyExecuteArgs) 
 	s := e.Snapshot()
 	g.engine.Drop(e.ID)
 	return func(c Ctx) { replyResults(c, s) }
+}
+
+// commitRegistrations makes a script's registrations live, replacing those of
+// the session it upgrades, atomically; the session then stays registered
+// under its id for as long as it has registrations.
+func commitRegistrations(sess *session.Session, regs []*builder.Registration, a *pyExecuteArgs) error {
+	oldID := sess.ID
+	if a.replaceWith != "" {
+		oldID = a.replaceWith
+	}
+	old, upgrading := g.sessions.Get(oldID)
+	upgrading = upgrading && (a.upgrade || a.replaceWith != "")
+	if len(regs) == 0 && !upgrading {
+		return nil
+	}
+	var replacing []*builder.Registration
+	if upgrading {
+		replacing = g.regs.OfSession(old)
+	}
+	if err := g.regs.Add(regs, replacing); err != nil {
+		return err
+	}
+	for range regs {
+		sess.Hold()
+	}
+	if upgrading {
+		g.sessions.Remove(old)
+		for _, r := range replacing {
+			forget(r)
+		}
+	}
+	if len(regs) > 0 {
+		g.sessions.Add(sess)
+	}
+	return nil
 }
 
 // runScript gives the session an interpreter and runs its top-level code.
@@ -190,11 +226,14 @@ func runScript(sess *session.Session, cs *C.gears_session, src string) (err erro
 	})
 }
 
-// withInterp runs fn with it attached to this (locked) thread, and makes sure
-// an atomic() block left open cannot keep Redis locked afterwards.
+// withInterp runs fn with it attached to this thread, and makes sure an
+// atomic() block that fn left open cannot keep Redis locked afterwards (one
+// opened around this call, by code that caused it, stays as it is).
 func withInterp(it *interp.Interp, fn func(*interp.Thread) error) error {
 	t := it.Attach()
 	defer t.Detach()
-	defer C.gears_release_atomic()
+	if C.gears_thread_state().atomic_depth == 0 {
+		defer C.gears_release_atomic()
+	}
 	return fn(t)
 }

@@ -86,3 +86,15 @@ void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg) {
 }
 
 RedisModuleString *gears_arg(RedisModuleString **argv, int i) { return argv[i]; }
+
+static int gears_keyspace_event(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key) {
+    (void)type;
+    size_t n;
+    const char *k = rm.StringPtrLen(key, &n);
+    goKeyspaceEvent(ctx, (char *)event, (char *)k, (int)n);
+    return REDISMODULE_OK;
+}
+
+int gears_subscribe_keyspace(RedisModuleCtx *ctx) {
+    return rm.SubscribeToKeyspaceEvents(ctx, REDISMODULE_NOTIFY_ALL | REDISMODULE_NOTIFY_KEY_MISS, gears_keyspace_event);
+}

@@ -28,6 +28,9 @@
 #define REDISMODULE_POSTPONED_ARRAY_LEN -1
 #define REDISMODULE_READ (1 << 0)
 
+#define REDISMODULE_NOTIFY_KEY_MISS (1 << 11)
+#define REDISMODULE_NOTIFY_ALL 0x27FC /* generic..stream, module: as redismodule.h's ALL */
+
 #define REDISMODULE_KEYTYPE_EMPTY 0
 #define REDISMODULE_KEYTYPE_STRING 1
 #define REDISMODULE_KEYTYPE_LIST 2
@@ -47,6 +50,7 @@ typedef struct RedisModuleKey RedisModuleKey;
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
 typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
+typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key);
 
 // X(return type, name, parameter list)
 #define RM_FUNCS(X)                                                                            \
@@ -93,7 +97,8 @@ typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
     X(RedisModuleKey *, OpenKey, (RedisModuleCtx *, RedisModuleString *, int))                 \
     X(void, CloseKey, (RedisModuleKey *))                                                      \
     X(int, KeyType, (RedisModuleKey *))                                                        \
-    X(char *, StringDMA, (RedisModuleKey *, size_t *, int))
+    X(char *, StringDMA, (RedisModuleKey *, size_t *, int))                                    \
+    X(int, SubscribeToKeyspaceEvents, (RedisModuleCtx *, int, RedisModuleNotificationFunc))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

@@ -174,7 +174,121 @@ class GearsBuilder:
             raise
 
 
+    def register(self, prefix='*', convertToStr=True, collect=True, **kwargs):
+        """Runs the pipeline on every event of the reader; returns the registration id."""
+        if 'regex' in kwargs:
+            _gears.log('warning', 'GEARS: regex argument is deprecated, use prefix instead')
+            prefix = kwargs.pop('regex')
+        mode = kwargs.get('mode', 'async')
+        if not isinstance(mode, str):
+            raise GearsError('execution mode must be a string')
+        if mode not in _REGISTER_MODES:
+            raise GearsError('unknown execution mode')
+        on_registered = kwargs.get('onRegistered')
+        if on_registered is not None and not isinstance(on_registered, _FunctionType):
+            raise GearsError('OnRegistered argument must be a function')
+        check = _REGISTER_CHECKS.get(self.reader)
+        if check is None:
+            raise GearsError('given reader does not exists or does not support register')
+        args = check(prefix, kwargs, mode)
+        steps = list(self.steps)
+        if convertToStr:
+            steps.append(('map', _to_str))
+        if collect:
+            steps.append(('collect',))
+        plan = _Plan(self.reader, prefix, kwargs, steps)
+        token = next(_tokens)
+        _registered[token] = plan
+        try:
+            reg_id = _gears.register(token, self.reader, mode, self.desc or '', plan.describe(), args)
+        except BaseException:
+            _registered.pop(token, None)
+            raise
+        if on_registered is not None:
+            on_registered()
+        return reg_id
+
+
 GB = GearsBuilder
+
+# ---------------------------------------------------------------------------
+# register(): each reader's arguments, checked and reduced to plain data for
+# the host.
+
+_REGISTER_MODES = ('async', 'async_local', 'sync')
+_KEY_TYPES = ('empty', 'string', 'list', 'hash', 'set', 'zset', 'module', 'stream')
+
+
+def _str_list(value, name, item):
+    if value is None:
+        return None
+    try:
+        items = list(value)
+    except TypeError:
+        raise GearsError('given %s is not iterable' % name)
+    for i in items:
+        if not isinstance(i, str):
+            raise GearsError('given %s is not string' % item)
+    return items
+
+
+def _register_keys(prefix, kw, mode):
+    if not isinstance(prefix, str):
+        raise GearsError('regex argument must be a string')
+    event_types = _str_list(kw.get('eventTypes'), 'eventTypes', 'event type')
+    key_types = _str_list(kw.get('keyTypes'), 'keyTypes', 'key type')
+    for t in key_types or ():
+        if t not in _KEY_TYPES:
+            raise GearsError('unknown key type')
+    commands = _str_list(kw.get('commands'), 'commands', 'command type')
+    read_value = kw.get('readValue', True)
+    if not isinstance(read_value, bool):
+        raise GearsError('readValue value is not boolean')
+    if commands is not None:
+        raise GearsError('the commands argument is not supported yet by this version of gears')
+    return {'prefix': prefix, 'eventTypes': event_types, 'keyTypes': key_types, 'readValue': read_value}
+
+
+def _register_commands(prefix, kw, mode):
+    trigger, hook, keyprefix = kw.get('trigger'), kw.get('hook'), kw.get('keyprefix')
+    if trigger is not None and (hook is not None or keyprefix is not None):
+        raise GearsError('trigger argument can not be given with keyprefix or hook')
+    if trigger is None and hook is None:
+        raise GearsError('no trigger or hook argument was given')
+    inorder = kw.get('inorder', False)
+    if not isinstance(inorder, bool):
+        raise GearsError('inorder argument is be boolean')
+    if trigger is None:
+        raise GearsError('command hooks are not supported yet by this version of gears')
+    if not isinstance(trigger, str):
+        raise GearsError('trigger argument is not string')
+    return {'trigger': trigger, 'inorder': inorder}
+
+
+def _register_stream(prefix, kw, mode):
+    if not isinstance(prefix, str):
+        raise GearsError('regex argument must be a string')
+    for name in ('batch', 'duration', 'onFailedRetryInterval'):
+        value = kw.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise GearsError('%s argument must be a number' % ('retryInterval' if name == 'onFailedRetryInterval' else name))
+    policy = kw.get('onFailedPolicy', 'continue')
+    if not isinstance(policy, str):
+        raise GearsError('onFailedPolicy must be a string (Continue/Abort/Retry)')
+    if policy.lower() not in ('continue', 'abort', 'retry'):
+        raise GearsError('onFailedPolicy must be Continue/Abort/Retry')
+    if not isinstance(kw.get('trimStream', True), bool):
+        raise GearsError('pyTrimmStream argument must be a boolean')
+    if mode == 'sync' and policy.lower() != 'continue':
+        raise GearsError('ExecutionMode sync can only be combined with OnFailedPolicy Continue')
+    raise GearsError('StreamReader registrations are not supported yet by this version of gears')
+
+
+_REGISTER_CHECKS = {
+    'KeysReader': _register_keys,
+    'CommandReader': _register_commands,
+    'StreamReader': _register_stream,
+}
 
 # ---------------------------------------------------------------------------
 # Readers: each returns an iterator of batches (lists) of records.
@@ -439,7 +553,8 @@ def _name(f):
     return getattr(f, '__name__', type(f).__name__)
 
 
-_plans = {}
+_plans = {}       # run() plans, by token, until their execution takes them
+_registered = {}  # register() plans, by token, while registered
 _tokens = _itertools.count(1)
 
 
@@ -473,10 +588,23 @@ def _profiled(f, spent, i):
     return timed
 
 
-def _run_execution(token, profile):
-    """Runs plan `token`; returns [results, errors, total_ms, read_ms, step_ms]
+def _event_records(plan, payload):
+    """The record of one event of a registration: a KeysReader event
+    [key, event] is read now (as RedisGears reads it when the execution runs);
+    a CommandReader trigger's arguments are the record as they are."""
+    if plan.reader == 'KeysReader':
+        key, event = payload
+        record = _gears.read_key(key, plan.kwargs.get('readValue', True))
+        record['event'] = event
+        return [[record]]
+    return [[payload]]
+
+
+def _run_execution(token, profile, payload=None):
+    """Runs plan `token` (a registration's, on the event `payload`, when
+    payload is given); returns [results, errors, total_ms, read_ms, step_ms]
     with results already in reply form."""
-    plan = _plans.pop(token)
+    plan = _plans.pop(token) if payload is None else _registered[token]
     errors = []
     results = []
     clock = _Clock()
@@ -487,7 +615,11 @@ def _run_execution(token, profile):
         profiler.enable()
     try:
         try:
-            it = _timed_batches(_READER_FUNCS[plan.reader](plan.arg, plan.kwargs), clock)
+            if payload is None:
+                batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
+            else:
+                batches = _event_records(plan, payload)
+            it = _timed_batches(batches, clock)
             for i, (kind, *fns) in enumerate(plan.steps, 1):
                 if profile:
                     fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
@@ -509,8 +641,8 @@ def _run_execution(token, profile):
     return [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
 
 
-def _drop_plan(token):
-    _plans.pop(token, None)
+def _unregister(token):
+    _registered.pop(token, None)
 
 
 def _to_reply(r):

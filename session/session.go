@@ -39,6 +39,9 @@ func RandomID() string {
 // Hold adds a reference.
 func (s *Session) Hold() { s.refs.Add(1) }
 
+// Refs is the number of references held now.
+func (s *Session) Refs() int { return int(s.refs.Load()) }
+
 // OnEnd runs fn once the session has ended and its interpreter is gone.
 func (s *Session) OnEnd(fn func()) {
 	s.mu.Lock()

@@ -1,0 +1,235 @@
+package builder
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"gears/session"
+)
+
+// Registration is a plan that runs on every event of its reader.
+type Registration struct {
+	ID      string
+	Reader  string // KeysReader or CommandReader
+	Mode    string // sync, async or async_local (async is local on one shard)
+	Desc    string
+	Session *session.Session
+	Token   int64 // the plan's key in the interpreter (runtime/builder.py)
+	Steps   []Step
+
+	// KeysReader
+	Prefix     string
+	EventTypes []string // nil: every event
+	KeyTypes   []string // nil: every type
+	ReadValue  bool
+	// CommandReader
+	Trigger string
+	Inorder bool
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// Stats are a registration's counters, as RG.DUMPREGISTRATIONS shows them.
+type Stats struct {
+	Triggered, Success, Failures, Aborted int64
+	LastRun, TotalRun                     time.Duration
+	LastError                             string
+}
+
+// Matches reports whether a keyspace event on key concerns a KeysReader
+// registration: a prefix ending in '*' matches by prefix, any other exactly;
+// event names compare case-insensitively.
+func (r *Registration) Matches(key, event string) bool {
+	if p, ok := strings.CutSuffix(r.Prefix, "*"); ok {
+		if !strings.HasPrefix(key, p) {
+			return false
+		}
+	} else if key != r.Prefix {
+		return false
+	}
+	if r.EventTypes == nil {
+		return true
+	}
+	for _, t := range r.EventTypes {
+		if strings.EqualFold(t, event) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchesType reports whether the key type (RedisGears' names) is wanted.
+func (r *Registration) MatchesType(keyType string) bool {
+	if r.KeyTypes == nil {
+		return true
+	}
+	for _, t := range r.KeyTypes {
+		if t == keyType {
+			return true
+		}
+	}
+	return false
+}
+
+// Triggered counts an event that starts an execution.
+func (r *Registration) Triggered() {
+	r.mu.Lock()
+	r.stats.Triggered++
+	r.mu.Unlock()
+}
+
+// Finished records an execution's outcome.
+func (r *Registration) Finished(o Outcome, err error, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stats.LastRun = took
+	r.stats.TotalRun += took
+	switch {
+	case err != nil:
+		r.stats.Failures++
+		r.stats.LastError = err.Error()
+	case len(o.Errors) > 0:
+		r.stats.Failures++
+		r.stats.LastError = o.Errors[0]
+	default:
+		r.stats.Success++
+	}
+}
+
+// Stats copies the counters.
+func (r *Registration) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// ClearStats resets the counters (RG.CLEARREGISTRATIONSSTATS).
+func (r *Registration) ClearStats() {
+	r.mu.Lock()
+	r.stats = Stats{}
+	r.mu.Unlock()
+}
+
+// Registrations are the live registrations of this shard.
+type Registrations struct {
+	mu       sync.RWMutex
+	list     []*Registration
+	triggers map[string]*Registration
+}
+
+// NewRegistrations returns an empty set.
+func NewRegistrations() *Registrations {
+	return &Registrations{triggers: map[string]*Registration{}}
+}
+
+// Add makes regs live together, or none of them (a trigger name is taken);
+// replacing are the registrations of an upgraded session, removed in the
+// same step (their triggers may be reused).
+func (rs *Registrations) Add(regs, replacing []*Registration) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	leaving := map[*Registration]bool{}
+	for _, r := range replacing {
+		leaving[r] = true
+	}
+	seen := map[string]bool{}
+	for _, r := range regs {
+		if r.Trigger == "" {
+			continue
+		}
+		if seen[r.Trigger] {
+			return fmt.Errorf("trigger already registered in this session")
+		}
+		seen[r.Trigger] = true
+		if old, ok := rs.triggers[r.Trigger]; ok && !leaving[old] {
+			return fmt.Errorf("trigger already registered")
+		}
+	}
+	for _, r := range replacing {
+		rs.removeLocked(r)
+	}
+	for _, r := range regs {
+		rs.list = append(rs.list, r)
+		if r.Trigger != "" {
+			rs.triggers[r.Trigger] = r
+		}
+	}
+	return nil
+}
+
+func (rs *Registrations) removeLocked(r *Registration) bool {
+	for i, x := range rs.list {
+		if x == r {
+			rs.list = append(rs.list[:i], rs.list[i+1:]...)
+			if r.Trigger != "" && rs.triggers[r.Trigger] == r {
+				delete(rs.triggers, r.Trigger)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// Remove takes registration id out; false if it is not live.
+func (rs *Registrations) Remove(id string) (*Registration, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.list {
+		if r.ID == id {
+			rs.removeLocked(r)
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// List is every live registration, oldest first.
+func (rs *Registrations) List() []*Registration {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return append([]*Registration(nil), rs.list...)
+}
+
+// OfSession is sess's live registrations.
+func (rs *Registrations) OfSession(sess *session.Session) []*Registration {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	var out []*Registration
+	for _, r := range rs.list {
+		if r.Session == sess {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Trigger is the CommandReader registration of a trigger name.
+func (rs *Registrations) Trigger(name string) (*Registration, bool) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	r, ok := rs.triggers[name]
+	return r, ok
+}
+
+// KeyEvent is the KeysReader registrations that a keyspace event concerns.
+func (rs *Registrations) KeyEvent(key, event string) []*Registration {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	var out []*Registration
+	for _, r := range rs.list {
+		if r.Reader == "KeysReader" && r.Matches(key, event) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Len is the number of live registrations.
+func (rs *Registrations) Len() int {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return len(rs.list)
+}

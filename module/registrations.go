@@ -1,0 +1,338 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gears/builder"
+	"gears/interp"
+)
+
+// hostRegister is register()'s host half. Registrations made by a script
+// become live together when the script succeeds (and none of them when it
+// fails); runtime/builder.py has checked the arguments.
+func hostRegister(c *interp.Call) (any, error) {
+	sess := sessionOf(c.Interp)
+	v, ok := scripts.Load(sess)
+	if sess == nil || !ok {
+		return nil, errors.New("register() can only be called by the script of RG.PYEXECUTE")
+	}
+	sr := v.(*scriptRun)
+	if len(c.Args) < 6 {
+		return nil, errors.New("register() is not available here")
+	}
+	r := &builder.Registration{ID: g.engine.NextID(), Session: sess}
+	r.Token, _ = c.Args[0].(int64)
+	r.Reader, _ = c.Args[1].(string)
+	r.Mode, _ = c.Args[2].(string)
+	r.Desc, _ = c.Args[3].(string)
+	r.Steps = planSteps(c.Args[4])
+	args, _ := c.Args[5].(map[string]any)
+	r.Prefix, _ = args["prefix"].(string)
+	r.EventTypes = strings_(args["eventTypes"])
+	r.KeyTypes = strings_(args["keyTypes"])
+	r.ReadValue, _ = args["readValue"].(bool)
+	r.Trigger, _ = args["trigger"].(string)
+	r.Inorder, _ = args["inorder"].(bool)
+	for _, other := range sr.regs {
+		if r.Trigger != "" && other.Trigger == r.Trigger {
+			return nil, errors.New("trigger already registered in this session")
+		}
+	}
+	sr.regs = append(sr.regs, r)
+	return r.ID, nil
+}
+
+// strings_ reads a list of strings (nil stays nil: "no filter").
+func strings_(v any) []string {
+	l, ok := v.([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// maxSyncDepth bounds sync registrations triggered by their own writes.
+const maxSyncDepth = 16
+
+var syncDepth int // main-thread and lock-holder only: guarded by the Redis lock
+
+// goKeyspaceEvent runs with the Redis lock held, on the main thread or on a
+// thread whose execute() caused the event.
+//
+//export goKeyspaceEvent
+func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("keyspace event", r)
+		}
+	}()
+	if g == nil || g.regs.Len() == 0 {
+		return
+	}
+	// Registrations fire on masters only, never while loading.
+	flags := Ctx{ctx}.Flags()
+	if flags&C.REDISMODULE_CTX_FLAGS_MASTER == 0 || flags&C.REDISMODULE_CTX_FLAGS_LOADING != 0 {
+		return
+	}
+	k, ev := C.GoStringN(key, keyLen), C.GoString(event)
+	regs := g.regs.KeyEvent(k, ev)
+	if len(regs) == 0 {
+		return
+	}
+	keyType := ""
+	for _, r := range regs {
+		if r.KeyTypes != nil {
+			if keyType == "" {
+				keyType = C.GoString(C.gears_key_type(ctx, key, C.size_t(keyLen)))
+			}
+			if !r.MatchesType(keyType) {
+				continue
+			}
+		}
+		payload := []any{k, ev}
+		if r.Mode == "sync" {
+			if syncDepth >= maxSyncDepth {
+				logf("warning", fmt.Sprintf("gears: registration %s not run on %s: sync registrations nested %d deep", r.ID, k, syncDepth))
+				continue
+			}
+			syncDepth++
+			runSync(r, payload)
+			syncDepth--
+			continue
+		}
+		startEvent(r, payload)
+	}
+}
+
+// runSync runs a registration's execution on this thread, now.
+func runSync(r *builder.Registration, payload any) (out builder.Outcome, err error) {
+	r.Triggered()
+	start := time.Now()
+	defer func() {
+		if rec := recover(); rec != nil {
+			logPanic("registration "+r.ID, rec)
+			err = errors.New("gears internal error (see the Redis log)")
+		}
+		r.Finished(out, err, time.Since(start))
+	}()
+	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
+		v, err := t.Call("redisgears", "_run_execution", r.Token, g.cfg.ProfileExecutions(), payload)
+		if err != nil {
+			return err
+		}
+		out = outcome(v)
+		return nil
+	})
+	return out, err
+}
+
+// startEvent queues a registration's execution on an execution thread.
+func startEvent(r *builder.Registration, payload any) *builder.Execution {
+	r.Triggered()
+	e := g.engine.CreateEvent(r, payload)
+	g.engine.Start(e)
+	return e
+}
+
+// RG.TRIGGER <trigger> [arg ...] and RG.TRIGGERONKEY <trigger> <key> [arg ...]:
+// the record is the command's arguments from the trigger name on.
+func cmdTrigger(c Ctx, argv []string) {
+	if len(argv) < 2 {
+		c.WrongArity()
+		return
+	}
+	r, ok := g.regs.Trigger(argv[1])
+	if !ok {
+		c.Error("ERR subcommand not found")
+		return
+	}
+	payload := make([]any, len(argv)-1)
+	for i, a := range argv[1:] {
+		payload[i] = a
+	}
+	if r.Mode == "sync" {
+		out, err := runSync(r, payload)
+		replyTrigger(c, out, err)
+		return
+	}
+	if c.Flags()&(noBlockingFlags|C.REDISMODULE_CTX_FLAGS_LOADING) != 0 {
+		c.Error("ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading.")
+		return
+	}
+	b := block(c, nil)
+	e := startEvent(r, payload)
+	go func() {
+		<-e.Done()
+		s := e.Snapshot()
+		b.Unblock(func(c Ctx) {
+			replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
+		})
+	}()
+}
+
+// A trigger replies with its first error, else with its results.
+func replyTrigger(c Ctx, out builder.Outcome, err error) {
+	switch {
+	case err != nil:
+		c.Error("ERR Could not trigger execution, " + err.Error())
+	case len(out.Errors) > 0:
+		c.Error(out.Errors[0])
+	default:
+		if out.Results == nil {
+			out.Results = []any{}
+		}
+		c.Value(out.Results)
+	}
+}
+
+func cmdUnregister(c Ctx, argv []string) {
+	if len(argv) < 2 || len(argv) > 3 {
+		c.WrongArity()
+		return
+	}
+	r, ok := g.regs.Remove(argv[1])
+	if !ok {
+		c.Error("execution is not registered")
+		return
+	}
+	forget(r)
+	c.OK()
+}
+
+// forget lets go of a registration that is no longer live: its plan in the
+// interpreter and its hold on the session.
+func forget(r *builder.Registration) {
+	g.threads.Go(func() {
+		withInterp(r.Session.Interp, func(t *interp.Thread) error {
+			_, err := t.Call("redisgears", "_unregister", r.Token)
+			return err
+		})
+		if r.Session.Release(g.threads.Go) {
+			g.sessions.Remove(r.Session)
+		}
+	})
+}
+
+func cmdClearRegistrationsStats(c Ctx, argv []string) {
+	if len(argv) != 1 {
+		c.WrongArity()
+		return
+	}
+	for _, r := range g.regs.List() {
+		r.ClearStats()
+	}
+	c.OK()
+}
+
+func cmdDumpRegistrations(c Ctx, argv []string) {
+	regs := g.regs.List()
+	c.Array(len(regs))
+	for _, r := range regs {
+		writeRegistration(c, r)
+	}
+}
+
+func writeRegistration(c Ctx, r *builder.Registration) {
+	st := r.Stats()
+	c.Array(12)
+	c.Bulk("id")
+	c.Bulk(r.ID)
+	c.Bulk("reader")
+	c.Bulk(r.Reader)
+	c.Bulk("desc")
+	if r.Desc == "" {
+		c.Null()
+	} else {
+		c.Bulk(r.Desc)
+	}
+	c.Bulk("RegistrationData")
+	c.Array(20)
+	c.Bulk("mode")
+	c.Bulk(r.Mode)
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"numTriggered", st.Triggered}, {"numSuccess", st.Success}, {"numFailures", st.Failures},
+		{"numAborted", st.Aborted}, {"lastRunDurationMS", st.LastRun.Milliseconds()},
+		{"totalRunDurationMS", st.TotalRun.Milliseconds()},
+	} {
+		c.Bulk(f.name)
+		c.Int(f.v)
+	}
+	c.Bulk("avgRunDurationMS")
+	avg := 0.0
+	if st.Triggered > 0 {
+		avg = float64(st.TotalRun.Microseconds()) / 1000 / float64(st.Triggered)
+	}
+	c.Bulk(strconv.FormatFloat(avg, 'f', -1, 64))
+	c.Bulk("lastError")
+	if st.LastError == "" {
+		c.Null()
+	} else {
+		c.Bulk(st.LastError)
+	}
+	c.Bulk("args")
+	if r.Reader == "CommandReader" {
+		c.Array(4)
+		c.Bulk("trigger")
+		c.Bulk(r.Trigger)
+		c.Bulk("inorder")
+		if r.Inorder {
+			c.Int(1)
+		} else {
+			c.Int(0)
+		}
+	} else {
+		c.Array(8)
+		c.Bulk("regex")
+		c.Bulk(r.Prefix)
+		c.Bulk("eventTypes")
+		writeOptionalList(c, r.EventTypes)
+		c.Bulk("keyTypes")
+		writeOptionalList(c, r.KeyTypes)
+		c.Bulk("hookCommands")
+		c.Null()
+	}
+	c.Bulk("PD")
+	c.Bulk(sessionPD(r))
+	c.Bulk("ExecutionThreadPool")
+	c.Bulk("DefaultPool")
+}
+
+func writeOptionalList(c Ctx, l []string) {
+	if l == nil {
+		c.Null()
+		return
+	}
+	c.Value(l)
+}
+
+// sessionPD is RedisGears' description of a registration's session.
+func sessionPD(r *builder.Registration) string {
+	s := r.Session
+	var ids []string
+	for _, o := range g.regs.OfSession(s) {
+		ids = append(ids, "'"+o.ID+"'")
+	}
+	desc := "null"
+	if s.Description != "" {
+		desc = "'" + s.Description + "'"
+	}
+	return fmt.Sprintf("{'sessionName':'%s', 'sessionDescription':%s, 'refCount': %d, 'linkedTo': primary, 'dead': false, 'isInstallationNeeded':0, 'registrationsList':[%s], 'depsList':[]}",
+		s.ID, desc, s.Refs(), strings.Join(ids, ", "))
+}
