@@ -37,6 +37,7 @@ var commands = []command{
 	{"rg.dumpregistrations", "readonly", cmdDumpRegistrations},
 	{"rg.unregister", "readonly", cmdUnregister},
 	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats},
+	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions},
 }
 
 func registerCommands(c Ctx) error {

@@ -8,8 +8,8 @@ import "C"
 import (
 	"errors"
 
-	"gears/builder"
 	"fmt"
+	"gears/builder"
 	"strings"
 
 	"gears/interp"

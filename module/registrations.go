@@ -14,6 +14,7 @@ import (
 
 	"gears/builder"
 	"gears/interp"
+	"gears/session"
 )
 
 // hostRegister is register()'s host half. Registrations made by a script
@@ -246,9 +247,15 @@ func cmdDumpRegistrations(c Ctx, argv []string) {
 	}
 }
 
-func writeRegistration(c Ctx, r *builder.Registration) {
+func writeRegistration(c Ctx, r *builder.Registration) { writeRegistrationFields(c, r, true) }
+
+func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 	st := r.Stats()
-	c.Array(12)
+	if withPD {
+		c.Array(12)
+	} else {
+		c.Array(10)
+	}
 	c.Bulk("id")
 	c.Bulk(r.ID)
 	c.Bulk("reader")
@@ -308,8 +315,10 @@ func writeRegistration(c Ctx, r *builder.Registration) {
 		c.Bulk("hookCommands")
 		c.Null()
 	}
-	c.Bulk("PD")
-	c.Bulk(sessionPD(r))
+	if withPD {
+		c.Bulk("PD")
+		c.Bulk(sessionPD(r))
+	}
 	c.Bulk("ExecutionThreadPool")
 	c.Bulk("DefaultPool")
 }
@@ -335,4 +344,74 @@ func sessionPD(r *builder.Registration) string {
 	}
 	return fmt.Sprintf("{'sessionName':'%s', 'sessionDescription':%s, 'refCount': %d, 'linkedTo': primary, 'dead': false, 'isInstallationNeeded':0, 'registrationsList':[%s], 'depsList':[]}",
 		s.ID, desc, s.Refs(), strings.Join(ids, ", "))
+}
+
+// RG.PYDUMPSESSIONS [VERBOSE] [DEAD] [SESSIONS id ...]
+func cmdPyDumpSessions(c Ctx, argv []string) {
+	verbose := false
+	var ids []string
+	selected := false
+	for i := 1; i < len(argv); i++ {
+		switch strings.ToUpper(argv[i]) {
+		case "VERBOSE":
+			verbose = true
+		case "DEAD":
+			// Sessions end with their last reference: none is ever dead here.
+		case "SESSIONS":
+			ids, selected = argv[i+1:], true
+			i = len(argv)
+		default:
+			c.Error("Unknown option " + argv[i])
+			return
+		}
+	}
+	var list []*session.Session
+	if selected {
+		c.Array(len(ids))
+		for _, id := range ids {
+			if s, ok := g.sessions.Get(id); ok {
+				writeSession(c, s, verbose)
+			} else {
+				c.Bulk("Session " + id + " does not exists")
+			}
+		}
+		return
+	}
+	list = g.sessions.List()
+	c.Array(len(list))
+	for _, s := range list {
+		writeSession(c, s, verbose)
+	}
+}
+
+func writeSession(c Ctx, s *session.Session, verbose bool) {
+	regs := g.regs.OfSession(s)
+	c.Array(16)
+	c.Bulk("ID")
+	c.Bulk(s.ID)
+	c.Bulk("sessionDescription")
+	if s.Description == "" {
+		c.Null()
+	} else {
+		c.Bulk(s.Description)
+	}
+	c.Bulk("refCount")
+	c.Int(int64(s.Refs()))
+	c.Bulk("linked")
+	c.Bulk("primary")
+	c.Bulk("dead")
+	c.Bulk("false")
+	c.Bulk("requirementInstallationNeeded")
+	c.Int(0)
+	c.Bulk("requirements")
+	c.Array(0)
+	c.Bulk("registrations")
+	c.Array(len(regs))
+	for _, r := range regs {
+		if verbose {
+			writeRegistrationFields(c, r, false)
+		} else {
+			c.Bulk(r.ID)
+		}
+	}
 }
