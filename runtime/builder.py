@@ -259,10 +259,26 @@ def _register_commands(prefix, kw, mode):
     if not isinstance(inorder, bool):
         raise GearsError('inorder argument is be boolean')
     if trigger is None:
+        _check_hook(hook, keyprefix)
         raise GearsError('command hooks are not supported yet by this version of gears')
     if not isinstance(trigger, str):
         raise GearsError('trigger argument is not string')
     return {'trigger': trigger, 'inorder': inorder}
+
+
+def _check_hook(hook, keyprefix):
+    if not isinstance(hook, str):
+        raise GearsError('hook argument is not string')
+    if keyprefix is not None and not isinstance(keyprefix, str):
+        raise GearsError('keyprefix argument is not string')
+    info = execute('COMMAND', 'INFO', hook)
+    if not info or info[0] is None:
+        raise GearsError('Can not override an unexisting command')
+    flags = info[0][2]
+    if 'noscript' in flags:
+        raise GearsError('Can not override a command which are not allowed inside a script')
+    if keyprefix is not None and 'movablekeys' in flags:
+        raise GearsError('Can not override a command with moveable keys by key prefix')
 
 
 def _register_stream(prefix, kw, mode):

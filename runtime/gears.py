@@ -8,7 +8,7 @@ import _gears
 __all__ = [
     'GearsBuilder', 'GB', 'execute', 'atomic', 'configGet', 'gearsConfigGet', 'hashtag', 'log',
     'flat_error', 'GearsError', 'GearsFlatError', 'GearsForceStopped',
-    'Log', 'ConfigGet', 'GearsConfigGet', 'registerTE',
+    'Log', 'ConfigGet', 'GearsConfigGet', 'registerTE', 'call_next', 'get_command', 'override_reply',
 ]
 
 
@@ -106,6 +106,23 @@ def _fire_timer(token):
         _gears.log('warning', 'GEARS: time event stopped after an error: ' + format_error(e))
         del _timers[token]
         return False
+
+
+def call_next(*args):
+    """Runs the next command hook or the hooked command (inside a hook only)."""
+    raise GearsError('Can not get CommandHook ctx')
+
+
+def get_command():
+    """The arguments of the command that fired this execution (KeysReader commands= only)."""
+    raise GearsError('Can not get command ctx')
+
+
+def override_reply(*args):
+    """Replaces the reply of the command that fired this execution (KeysReader commands= only)."""
+    if len(args) != 1:
+        raise GearsError('Override reply must get a single argument')
+    raise GearsError('Can not get command ctx')
 
 
 class atomic:
