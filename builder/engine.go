@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"container/list"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,23 +21,28 @@ type Engine struct {
 	shardID   string
 	run       Runner
 	interrupt Interrupter
-	maxKept   func() int64
+	maxKept   func() int64 // MaxExecutions
+	maxPerReg func() int64 // MaxExecutionsPerRegistration
 	threads   func(func()) // runs a function on a locked OS thread
 
 	mu    sync.Mutex
 	seq   int64
 	byID  map[string]*Execution
-	kept  []*Execution // oldest first, for RG.DUMPEXECUTIONS and eviction
+	kept  *list.List                   // of *Execution, oldest first: RG.DUMPEXECUTIONS
+	class map[*Registration]*list.List // the same per registration (nil: run()s), for eviction
 	queue chan *Execution
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
-// started by spawn.
-func NewEngine(shardID string, workers int, maxKept func() int64, spawn func(func()), run Runner, interrupt Interrupter) *Engine {
+// started by spawn. Finished executions are kept up to maxKept (run()s) and
+// maxPerReg (per registration).
+func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spawn func(func()), run Runner, interrupt Interrupter) *Engine {
 	en := &Engine{
-		shardID: shardID, run: run, interrupt: interrupt, maxKept: maxKept, threads: spawn,
+		shardID: shardID, run: run, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
 		byID:  map[string]*Execution{},
-		queue: make(chan *Execution, 1<<16),
+		kept:  list.New(),
+		class: map[*Registration]*list.List{},
+		queue: make(chan *Execution, 1<<20),
 	}
 	for range workers {
 		spawn(en.worker)
@@ -48,31 +54,44 @@ func NewEngine(shardID string, workers int, maxKept func() int64, spawn func(fun
 // reference until the execution is dropped). kept executions are listed by
 // RG.DUMPEXECUTIONS and evicted beyond MaxExecutions.
 func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc string, kept bool) *Execution {
+	return en.create(sess, token, steps, desc, kept, nil, nil)
+}
+
+// CreateEvent registers the execution of registration r on one event; it is
+// listed (as registered) until evicted beyond MaxExecutionsPerRegistration.
+func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
+	return en.create(r.Session, r.Token, append([]Step(nil), r.Steps...), r.Desc, true, r, payload)
+}
+
+func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any) *Execution {
 	sess.Hold()
-	en.mu.Lock()
 	e := &Execution{
-		ID: en.nextIDLocked(), Session: sess, Token: token, Desc: desc,
+		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload,
 		status: Created, steps: steps, done: make(chan struct{}), kept: kept,
 	}
+	en.mu.Lock()
+	e.ID = en.nextIDLocked()
 	en.byID[e.ID] = e
 	var evicted []*Execution
 	if kept {
-		en.kept = append(en.kept, e)
-		evicted = en.evictLocked()
+		e.elem = en.kept.PushBack(e)
+		cl := en.class[r]
+		if cl == nil {
+			cl = list.New()
+			en.class[r] = cl
+		}
+		e.classElem = cl.PushBack(e)
+		evicted = en.evictLocked(r)
 	}
 	en.mu.Unlock()
-	for _, old := range evicted {
-		old.Session.Release(en.threads)
-	}
+	en.release(evicted)
 	return e
 }
 
-// CreateEvent registers the execution of registration r on one event.
-func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
-	steps := append([]Step(nil), r.Steps...)
-	e := en.Create(r.Session, r.Token, steps, r.Desc, false)
-	e.Registration, e.Payload = r, payload
-	return e
+func (en *Engine) release(evicted []*Execution) {
+	for _, old := range evicted {
+		old.Session.Release(en.threads)
+	}
 }
 
 // NextID is a new id for an execution or a registration ("<shard>-<n>").
@@ -87,21 +106,39 @@ func (en *Engine) nextIDLocked() string {
 	return fmt.Sprintf("%s-%d", en.shardID, en.seq)
 }
 
-// evictLocked drops the oldest finished executions beyond MaxExecutions.
-func (en *Engine) evictLocked() []*Execution {
+// evictLocked drops the oldest finished executions of r's class (r's own,
+// or run()s for nil) beyond its limit. It stops at the oldest unfinished one:
+// executions finish roughly in order, and each finish evicts again.
+func (en *Engine) evictLocked(r *Registration) []*Execution {
+	limit := en.maxKept()
+	if r != nil {
+		limit = en.maxPerReg()
+	}
+	cl := en.class[r]
 	var out []*Execution
-	excess := int64(len(en.kept)) - en.maxKept()
-	for i := 0; i < len(en.kept) && excess > 0; {
-		if e := en.kept[i]; e.Finished() {
-			en.kept = append(en.kept[:i], en.kept[i+1:]...)
-			delete(en.byID, e.ID)
-			out = append(out, e)
-			excess--
-			continue
+	for cl != nil && int64(cl.Len()) > limit {
+		e := cl.Front().Value.(*Execution)
+		if !e.Finished() {
+			break
 		}
-		i++
+		en.forgetLocked(e)
+		out = append(out, e)
 	}
 	return out
+}
+
+// forgetLocked removes e from the engine's maps and lists.
+func (en *Engine) forgetLocked(e *Execution) {
+	delete(en.byID, e.ID)
+	if e.elem != nil {
+		en.kept.Remove(e.elem)
+		cl := en.class[e.Registration]
+		cl.Remove(e.classElem)
+		if cl.Len() == 0 {
+			delete(en.class, e.Registration)
+		}
+		e.elem, e.classElem = nil, nil
+	}
 }
 
 // Start queues e for an execution thread.
@@ -115,10 +152,17 @@ func (en *Engine) worker() {
 
 func (en *Engine) execute(e *Execution) {
 	// Executions nobody lists are forgotten once finished (whoever waits on
-	// them holds the execution itself).
-	if !e.kept {
-		defer en.Drop(e.ID) //nolint:errcheck // finished by then
-	}
+	// them holds the execution itself); listed ones may now be evicted.
+	defer func() {
+		if !e.kept {
+			en.Drop(e.ID) //nolint:errcheck // finished by then
+			return
+		}
+		en.mu.Lock()
+		evicted := en.evictLocked(e.Registration)
+		en.mu.Unlock()
+		en.release(evicted)
+	}()
 	e.mu.Lock()
 	if e.status != Created { // aborted while queued
 		e.mu.Unlock()
@@ -176,7 +220,11 @@ func (en *Engine) Get(id string) (*Execution, bool) {
 func (en *Engine) List() []*Execution {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	return append([]*Execution(nil), en.kept...)
+	out := make([]*Execution, 0, en.kept.Len())
+	for el := en.kept.Front(); el != nil; el = el.Next() {
+		out = append(out, el.Value.(*Execution))
+	}
+	return out
 }
 
 // Len is the number of executions that exist (kept or still running).
@@ -198,13 +246,7 @@ func (en *Engine) Drop(id string) error {
 		en.mu.Unlock()
 		return fmt.Errorf("can not drop a not yet finished execution, abort it first.")
 	}
-	delete(en.byID, id)
-	for i, k := range en.kept {
-		if k == e {
-			en.kept = append(en.kept[:i], en.kept[i+1:]...)
-			break
-		}
-	}
+	en.forgetLocked(e)
 	en.mu.Unlock()
 	e.Session.Release(en.threads)
 	return nil

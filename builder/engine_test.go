@@ -18,7 +18,7 @@ func goThreads(fn func()) { go fn() }
 
 func newTestEngine(t *testing.T, workers int, max int64, run Runner) *Engine {
 	t.Helper()
-	return NewEngine(StandaloneShardID, workers, func() int64 { return max }, goThreads, run,
+	return NewEngine(StandaloneShardID, workers, func() int64 { return max }, func() int64 { return max }, goThreads, run,
 		func(*Execution, uint64) {})
 }
 
@@ -103,7 +103,7 @@ func TestAbortQueuedExecutionNeverRuns(t *testing.T) {
 func TestAbortRunningExecutionInterruptsItsThread(t *testing.T) {
 	interrupted := make(chan uint64, 1)
 	stop := make(chan struct{})
-	en := NewEngine(StandaloneShardID, 1, func() int64 { return 10 }, goThreads,
+	en := NewEngine(StandaloneShardID, 1, func() int64 { return 10 }, func() int64 { return 10 }, goThreads,
 		func(e *Execution) (Outcome, error) {
 			if !e.SetThread(42) {
 				return Outcome{}, errors.New("aborted")

@@ -5,6 +5,7 @@
 package builder
 
 import (
+	"container/list"
 	"sync"
 	"time"
 
@@ -37,17 +38,19 @@ type Execution struct {
 	Registration *Registration
 	Payload      any
 
-	mu       sync.Mutex
-	status   Status
-	steps    []Step
-	results  []any
-	errors   []string
-	total    time.Duration
-	read     time.Duration
-	threadID uint64 // Python thread running it, for abort
-	abort    bool
-	done     chan struct{}
-	kept     bool // listed by RG.DUMPEXECUTIONS until dropped
+	mu        sync.Mutex
+	status    Status
+	steps     []Step
+	results   []any
+	errors    []string
+	total     time.Duration
+	read      time.Duration
+	threadID  uint64 // Python thread running it, for abort
+	abort     bool
+	done      chan struct{}
+	kept      bool          // listed by RG.DUMPEXECUTIONS until dropped
+	elem      *list.Element // in the engine's kept list
+	classElem *list.Element // in its class's list (see Engine.class)
 }
 
 // Snapshot is an execution's state at one moment.
@@ -102,4 +105,9 @@ type Outcome struct {
 	Total   time.Duration
 	Read    time.Duration
 	Steps   []time.Duration // per step of the plan, reader first
+	// A StreamReader batch: entries read, the first one's age, and whether
+	// the batch was acknowledged.
+	StreamRead  int
+	StreamLag   time.Duration
+	StreamAcked bool
 }

@@ -27,9 +27,12 @@ type Registration struct {
 	// CommandReader
 	Trigger string
 	Inorder bool
+	// StreamReader
+	Stream StreamArgs
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	streams *streamState
 }
 
 // Stats are a registration's counters, as RG.DUMPREGISTRATIONS shows them.
@@ -110,7 +113,11 @@ func (r *Registration) Stats() Stats {
 func (r *Registration) ClearStats() {
 	r.mu.Lock()
 	r.stats = Stats{}
+	st := r.streams
 	r.mu.Unlock()
+	if st != nil {
+		st.clearLag()
+	}
 }
 
 // Registrations are the live registrations of this shard.
@@ -214,17 +221,37 @@ func (rs *Registrations) Trigger(name string) (*Registration, bool) {
 	return r, ok
 }
 
-// KeyEvent is the KeysReader registrations that a keyspace event concerns.
+// KeyEvent is the registrations that a keyspace event concerns: KeysReader
+// ones by prefix and event type, StreamReader ones on xadd by prefix.
 func (rs *Registrations) KeyEvent(key, event string) []*Registration {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
 	var out []*Registration
 	for _, r := range rs.list {
-		if r.Reader == "KeysReader" && r.Matches(key, event) {
-			out = append(out, r)
+		switch r.Reader {
+		case "KeysReader":
+			if r.Matches(key, event) {
+				out = append(out, r)
+			}
+		case "StreamReader":
+			if event == "xadd" && r.Matches(key, event) {
+				out = append(out, r)
+			}
 		}
 	}
 	return out
+}
+
+// Get returns a live registration by id.
+func (rs *Registrations) Get(id string) (*Registration, bool) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	for _, r := range rs.list {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return nil, false
 }
 
 // Len is the number of live registrations.

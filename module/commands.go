@@ -38,6 +38,8 @@ var commands = []command{
 	{"rg.unregister", "readonly", cmdUnregister},
 	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats},
 	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions},
+	{"rg.pauseregistrations", "readonly", cmdPauseRegistrations},
+	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations},
 }
 
 func registerCommands(c Ctx) error {

@@ -78,7 +78,12 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 	}()
 	if r := e.Registration; r != nil {
 		start := time.Now()
-		defer func() { r.Finished(out, err, time.Since(start)) }()
+		defer func() {
+			r.Finished(out, err, time.Since(start))
+			if r.Reader == "StreamReader" {
+				streamBatchDone(r, e.Payload, out, err)
+			}
+		}()
 	}
 	err = withInterp(e.Session.Interp, func(t *interp.Thread) error {
 		if !e.SetThread(interp.ThreadID()) {
@@ -119,6 +124,12 @@ func outcome(v any) builder.Outcome {
 	for _, d := range asList(f[4]) {
 		o.Steps = append(o.Steps, ms(d))
 	}
+	if len(f) > 5 { // a stream batch: [entries read, lag ms, acknowledged]
+		if sb := asList(f[5]); len(sb) == 3 {
+			n, _ := sb[0].(int64)
+			o.StreamRead, o.StreamLag, o.StreamAcked = int(n), ms(sb[1]), sb[2] == true
+		}
+	}
 	return o
 }
 
@@ -147,7 +158,7 @@ func cmdDumpExecutions(c Ctx, argv []string) {
 		c.Bulk("status")
 		c.Bulk(string(e.Status()))
 		c.Bulk("registered")
-		c.Int(0)
+		c.Int(boolInt(e.Registration != nil))
 	}
 }
 

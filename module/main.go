@@ -99,7 +99,7 @@ func onLoad(c Ctx, argv []string) error {
 		logf("warning", "gears: cannot create a Python interpreter: "+err.Error())
 	})
 	g.pool.Refill()
-	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions,
+	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions, cfg.MaxExecutionsPerRegistration,
 		g.threads.Go, runExecution, interruptExecution)
 
 	if err := registerCommands(c); err != nil {

@@ -198,6 +198,11 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	if len(regs) > 0 {
 		g.sessions.Add(sess)
 	}
+	for _, r := range regs {
+		if r.Reader == "StreamReader" {
+			startStreams(r)
+		}
+	}
 	return nil
 }
 

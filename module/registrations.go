@@ -43,6 +43,15 @@ func hostRegister(c *interp.Call) (any, error) {
 	r.ReadValue, _ = args["readValue"].(bool)
 	r.Trigger, _ = args["trigger"].(string)
 	r.Inorder, _ = args["inorder"].(bool)
+	if r.Reader == "StreamReader" {
+		r.Stream = builder.StreamArgs{
+			Batch:         int(int64Of(args["batch"])),
+			Duration:      time.Duration(int64Of(args["duration"])) * time.Millisecond,
+			Policy:        stringOf(args["onFailedPolicy"]),
+			RetryInterval: time.Duration(int64Of(args["retryInterval"])) * time.Second,
+			Trim:          args["trimStream"] == true,
+		}
+	}
 	for _, other := range sr.regs {
 		if r.Trigger != "" && other.Trigger == r.Trigger {
 			return nil, errors.New("trigger already registered in this session")
@@ -51,6 +60,9 @@ func hostRegister(c *interp.Call) (any, error) {
 	sr.regs = append(sr.regs, r)
 	return r.ID, nil
 }
+
+func int64Of(v any) int64  { n, _ := v.(int64); return n }
+func stringOf(v any) string { s, _ := v.(string); return s }
 
 // strings_ reads a list of strings (nil stays nil: "no filter").
 func strings_(v any) []string {
@@ -104,6 +116,12 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 				continue
 			}
 		}
+		if r.Reader == "StreamReader" {
+			if r.StreamAdded(k, 1, streamWaker(r, k)) {
+				runStream(r, k, r.Mode == "sync")
+			}
+			continue
+		}
 		payload := []any{k, ev}
 		if r.Mode == "sync" {
 			if syncDepth >= maxSyncDepth {
@@ -129,6 +147,9 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 			err = errors.New("gears internal error (see the Redis log)")
 		}
 		r.Finished(out, err, time.Since(start))
+		if r.Reader == "StreamReader" {
+			streamBatchDone(r, payload, out, err)
+		}
 	}()
 	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
 		v, err := t.Call("redisgears", "_run_execution", r.Token, g.cfg.ProfileExecutions(), payload)
@@ -139,6 +160,86 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 		return nil
 	})
 	return out, err
+}
+
+// streamWaker starts a batch of r on stream key later (a duration timer).
+func streamWaker(r *builder.Registration, key string) func() {
+	return func() { runStream(r, key, false) }
+}
+
+// runStream runs one batch of stream key: inline for a sync registration
+// (inside the xadd), else on an execution thread.
+func runStream(r *builder.Registration, key string, inline bool) {
+	payload := []any{key}
+	if !inline {
+		startEvent(r, payload)
+		return
+	}
+	if syncDepth >= maxSyncDepth {
+		logf("warning", "gears: registration "+r.ID+" not run inline: sync registrations nested too deep")
+		startEvent(r, payload)
+		return
+	}
+	syncDepth++
+	runSync(r, payload)
+	syncDepth--
+}
+
+// streamBatchDone decides what follows a batch of a StreamReader
+// registration: the next batch, a retry later, or nothing.
+func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, err error) {
+	p, _ := payload.([]any)
+	if len(p) == 0 {
+		return
+	}
+	key, _ := p[0].(string)
+	ok := err == nil && o.StreamAcked
+	again, retry := r.StreamFinished(key, o.StreamRead, ok, o.StreamLag, streamWaker(r, key))
+	switch {
+	case again:
+		startEvent(r, payload)
+	case retry > 0:
+		time.AfterFunc(retry, func() {
+			if r.StreamRetry(key) {
+				startEvent(r, payload)
+			}
+		})
+	}
+}
+
+// startStreams runs a new StreamReader registration over the streams that
+// exist already (their entries are processed at registration).
+func startStreams(r *builder.Registration) {
+	cursor := "0"
+	for {
+		v, err := call("SCAN", cursor, "MATCH", globOf(r.Prefix), "TYPE", "stream", "COUNT", "1000")
+		reply, _ := v.([]any)
+		if err != nil || len(reply) != 2 {
+			return
+		}
+		cursor, _ = reply[0].(string)
+		for _, kv := range asList(reply[1]) {
+			key, _ := kv.(string)
+			if !r.Matches(key, "xadd") {
+				continue
+			}
+			n, _ := call("XLEN", key)
+			if r.StreamAdded(key, int(max(int64Of(n), 1)), streamWaker(r, key)) {
+				startEvent(r, []any{key})
+			}
+		}
+		if cursor == "0" {
+			return
+		}
+	}
+}
+
+// globOf is a SCAN pattern covering a registration prefix.
+func globOf(prefix string) string {
+	if strings.HasSuffix(prefix, "*") {
+		return prefix
+	}
+	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(prefix)
 }
 
 // startEvent queues a registration's execution on an execution thread.
@@ -267,7 +368,11 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 		c.Bulk(r.Desc)
 	}
 	c.Bulk("RegistrationData")
-	c.Array(20)
+	if r.Reader == "StreamReader" {
+		c.Array(26)
+	} else {
+		c.Array(20)
+	}
 	c.Bulk("mode")
 	c.Bulk(r.Mode)
 	for _, f := range []struct {
@@ -287,24 +392,20 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 		avg = float64(st.TotalRun.Microseconds()) / 1000 / float64(st.Triggered)
 	}
 	c.Bulk(strconv.FormatFloat(avg, 'f', -1, 64))
-	c.Bulk("lastError")
-	if st.LastError == "" {
-		c.Null()
-	} else {
-		c.Bulk(st.LastError)
-	}
-	c.Bulk("args")
-	if r.Reader == "CommandReader" {
+	switch r.Reader {
+	case "StreamReader":
+		writeStreamData(c, r, st)
+	case "CommandReader":
+		writeLastError(c, st)
+		c.Bulk("args")
 		c.Array(4)
 		c.Bulk("trigger")
 		c.Bulk(r.Trigger)
 		c.Bulk("inorder")
-		if r.Inorder {
-			c.Int(1)
-		} else {
-			c.Int(0)
-		}
-	} else {
+		c.Int(boolInt(r.Inorder))
+	default:
+		writeLastError(c, st)
+		c.Bulk("args")
 		c.Array(8)
 		c.Bulk("regex")
 		c.Bulk(r.Prefix)
@@ -323,6 +424,21 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 	c.Bulk("DefaultPool")
 }
 
+func writeLastError(c Ctx, st builder.Stats) {
+	c.Bulk("lastError")
+	if st.LastError == "" {
+		c.Null()
+	} else {
+		c.Bulk(st.LastError)
+	}
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 func writeOptionalList(c Ctx, l []string) {
 	if l == nil {
 		c.Null()
@@ -414,4 +530,60 @@ func writeSession(c Ctx, s *session.Session, verbose bool) {
 			c.Bulk(r.ID)
 		}
 	}
+}
+
+// The StreamReader's part of RegistrationData, after the common counters.
+func writeStreamData(c Ctx, r *builder.Registration, st builder.Stats) {
+	status, lastLag, avgLag := r.StreamStatus()
+	c.Bulk("lastEstimatedLagMS")
+	c.Int(lastLag.Milliseconds())
+	c.Bulk("avgEstimatedLagMS")
+	c.Bulk(strconv.FormatFloat(float64(avgLag.Microseconds())/1000, 'f', -1, 64))
+	writeLastError(c, st)
+	c.Bulk("args")
+	c.Array(12)
+	c.Bulk("batchSize")
+	c.Int(int64(r.Stream.Batch))
+	c.Bulk("durationMS")
+	c.Int(r.Stream.Duration.Milliseconds())
+	c.Bulk("stream")
+	c.Bulk(r.Prefix)
+	c.Bulk("trimStream")
+	c.Int(boolInt(r.Stream.Trim))
+	c.Bulk("onFailedPolicy")
+	c.Bulk(r.Stream.Policy)
+	c.Bulk("retryInterval")
+	c.Int(int64(r.Stream.RetryInterval.Seconds()))
+	c.Bulk("status")
+	c.Bulk(status)
+}
+
+// RG.PAUSEREGISTRATIONS <id> / RG.UNPAUSEREGISTRATIONS <id>: StreamReader
+// registrations only.
+func cmdPauseRegistrations(c Ctx, argv []string) { pauseRegistration(c, argv, true) }
+
+func cmdUnpauseRegistrations(c Ctx, argv []string) { pauseRegistration(c, argv, false) }
+
+func pauseRegistration(c Ctx, argv []string, pause bool) {
+	if len(argv) != 2 {
+		c.WrongArity()
+		return
+	}
+	r, ok := g.regs.Get(argv[1])
+	if !ok {
+		c.Error(fmt.Sprintf("Execution %s does not exists on shard %s", argv[1], g.engine.ShardID()))
+		return
+	}
+	verb := "unpause"
+	if pause {
+		verb = "pause"
+	}
+	if r.Reader != "StreamReader" {
+		c.Error(fmt.Sprintf("Reader %s does not support %s", r.Reader, verb))
+		return
+	}
+	for _, key := range r.SetStreamPaused(pause) {
+		startEvent(r, []any{key})
+	}
+	c.OK()
 }

@@ -297,7 +297,9 @@ def _register_stream(prefix, kw, mode):
         raise GearsError('pyTrimmStream argument must be a boolean')
     if mode == 'sync' and policy.lower() != 'continue':
         raise GearsError('ExecutionMode sync can only be combined with OnFailedPolicy Continue')
-    raise GearsError('StreamReader registrations are not supported yet by this version of gears')
+    return {'prefix': prefix, 'batch': max(kw.get('batch', 1), 1), 'duration': kw.get('duration', 0),
+            'onFailedPolicy': policy.lower(), 'retryInterval': kw.get('onFailedRetryInterval', 1),
+            'trimStream': kw.get('trimStream', True)}
 
 
 _REGISTER_CHECKS = {
@@ -616,11 +618,65 @@ def _event_records(plan, payload):
     return [[payload]]
 
 
+_GROUP = '__gears_consumer_group__'
+_CONSUMER = '__gears_client__'
+
+
+class _StreamBatch:
+    """A StreamReader registration's batch of one stream, read through its
+    consumer group: first entries read before but never acknowledged (a
+    failed batch being retried), else new ones."""
+
+    def __init__(self, plan, key):
+        self.key = key
+        self.args = plan.kwargs
+        self.entries = []
+        for start in ('0', '>'):
+            self.entries = self._read(start)
+            if self.entries:
+                break
+
+    def _read(self, start):
+        batch = max(self.args.get('batch', 1), 1)
+        try:
+            res = execute('XREADGROUP', 'GROUP', _GROUP, _CONSUMER, 'COUNT', batch, 'STREAMS', self.key, start)
+        except GearsError as e:
+            if 'NOGROUP' not in str(e):
+                raise
+            try:
+                execute('XGROUP', 'CREATE', self.key, _GROUP, '0')
+            except GearsError as e2:
+                if 'BUSYGROUP' not in str(e2):
+                    raise
+            res = execute('XREADGROUP', 'GROUP', _GROUP, _CONSUMER, 'COUNT', batch, 'STREAMS', self.key, start)
+        return [(eid, fields) for eid, fields in res[0][1] if fields is not None] if res else []
+
+    def records(self):
+        return [[{'key': self.key, 'id': eid, 'value': dict(zip(f[::2], f[1::2]))} for eid, f in self.entries]]
+
+    def finish(self, errors):
+        """Acknowledges (and trims) the batch unless it failed under the abort
+        or retry policy; returns [entries read, lag ms, acknowledged]."""
+        lag = 0
+        if self.entries:
+            lag = max(int(_time.time() * 1000) - int(self.entries[0][0].split('-')[0]), 0)
+        done = not errors or self.args.get('onFailedPolicy', 'continue').lower() == 'continue'
+        if self.entries and done:
+            ids = [eid for eid, _ in self.entries]
+            execute('XACK', self.key, _GROUP, *ids)
+            if self.args.get('trimStream', True):
+                ms, seq = ids[-1].split('-')
+                execute('XTRIM', self.key, 'MINID', '%s-%d' % (ms, int(seq) + 1))
+        return [len(self.entries), lag, done]
+
+
 def _run_execution(token, profile, payload=None):
     """Runs plan `token` (a registration's, on the event `payload`, when
     payload is given); returns [results, errors, total_ms, read_ms, step_ms]
-    with results already in reply form."""
+    with results already in reply form, and for a stream batch
+    [entries read, lag ms, acknowledged]."""
     plan = _plans.pop(token) if payload is None else _registered[token]
+    stream = None
     errors = []
     results = []
     clock = _Clock()
@@ -633,6 +689,9 @@ def _run_execution(token, profile, payload=None):
         try:
             if payload is None:
                 batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
+            elif plan.reader == 'StreamReader':
+                stream = _StreamBatch(plan, payload[0])
+                batches = stream.records()
             else:
                 batches = _event_records(plan, payload)
             it = _timed_batches(batches, clock)
@@ -654,7 +713,14 @@ def _run_execution(token, profile, payload=None):
             profiler.disable()
     spent[0] = clock.read
     ms = lambda s: int(s * 1000)
-    return [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
+    out = [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
+    if stream is not None:
+        try:
+            out.append(stream.finish(errors))
+        except GearsError as e:
+            errors.append(str(e))
+            out.append([len(stream.entries), 0, False])
+    return out
 
 
 def _unregister(token):

@@ -1,0 +1,189 @@
+package builder
+
+import (
+	"sync"
+	"time"
+)
+
+// Stream registration statuses, as RG.DUMPREGISTRATIONS shows them.
+const (
+	StreamOK       = "OK"
+	StreamRetrying = "WAITING_FOR_RETRY_ON_FAILURE"
+	StreamAborted  = "ABORTED"
+	StreamPaused   = "PAUSED"
+)
+
+// StreamArgs are a StreamReader registration's arguments.
+type StreamArgs struct {
+	Batch         int
+	Duration      time.Duration // 0: run only when Batch entries are pending
+	Policy        string        // continue, abort or retry
+	RetryInterval time.Duration
+	Trim          bool
+}
+
+// streamState decides when a StreamReader registration reads a stream: a
+// batch runs when Batch entries are pending (or Duration after the first of
+// fewer), one batch at a time per stream.
+type streamState struct {
+	mu      sync.Mutex
+	status  string
+	keys    map[string]*streamKey
+	lastLag time.Duration
+	lagSum  time.Duration
+	lagRuns int64
+}
+
+type streamKey struct {
+	pending int // entries added and not yet read, as far as events tell
+	running bool
+	timer   *time.Timer
+}
+
+func (r *Registration) stream() *streamState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams == nil {
+		r.streams = &streamState{status: StreamOK, keys: map[string]*streamKey{}}
+	}
+	return r.streams
+}
+
+func (st *streamState) key(k string) *streamKey {
+	sk := st.keys[k]
+	if sk == nil {
+		sk = &streamKey{}
+		st.keys[k] = sk
+	}
+	return sk
+}
+
+// StreamAdded records n new entries of stream key and reports whether a
+// batch should start now; wake is called later (from a timer) when a partial
+// batch has waited Duration.
+func (r *Registration) StreamAdded(key string, n int, wake func()) bool {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	sk := st.key(key)
+	sk.pending += n
+	return r.readyLocked(st, sk, wake)
+}
+
+func (r *Registration) readyLocked(st *streamState, sk *streamKey, wake func()) bool {
+	if st.status != StreamOK || sk.running || sk.pending == 0 {
+		return false
+	}
+	if sk.pending >= r.Stream.Batch {
+		if sk.timer != nil {
+			sk.timer.Stop()
+			sk.timer = nil
+		}
+		sk.running = true
+		return true
+	}
+	if r.Stream.Duration > 0 && sk.timer == nil && wake != nil {
+		sk.timer = time.AfterFunc(r.Stream.Duration, func() {
+			st.mu.Lock()
+			sk.timer = nil
+			start := st.status == StreamOK && !sk.running && sk.pending > 0
+			if start {
+				sk.running = true
+			}
+			st.mu.Unlock()
+			if start {
+				wake()
+			}
+		})
+	}
+	return false
+}
+
+// StreamFinished records a batch of key that read `read` entries, ok unless
+// it failed under the abort or retry policy. It reports whether another batch
+// should start now, and after how long a failed batch is retried (0: not).
+func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Duration, wake func()) (again bool, retry time.Duration) {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	sk := st.key(key)
+	sk.running = false
+	if read > 0 {
+		st.lastLag = lag
+		st.lagSum += lag
+		st.lagRuns++
+	}
+	if !ok {
+		if r.Stream.Policy == "abort" {
+			st.status = StreamAborted
+			return false, 0
+		}
+		st.status = StreamRetrying
+		return false, max(r.Stream.RetryInterval, 10*time.Millisecond)
+	}
+	if read == 0 {
+		sk.pending = 0
+	} else {
+		sk.pending = max(sk.pending-read, 0)
+		if read >= r.Stream.Batch {
+			// A full batch: more may be waiting than events told (a restart).
+			sk.pending = max(sk.pending, r.Stream.Batch)
+		}
+	}
+	return r.readyLocked(st, sk, wake), 0
+}
+
+// StreamRetry ends a retry wait: key's failed batch may run again.
+func (r *Registration) StreamRetry(key string) bool {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.status != StreamRetrying {
+		return false
+	}
+	st.status = StreamOK
+	sk := st.key(key)
+	sk.pending = max(sk.pending, 1)
+	return r.readyLocked(st, sk, nil)
+}
+
+// SetStreamPaused pauses or unpauses; unpausing returns the streams that
+// have entries waiting (each then marked running).
+func (r *Registration) SetStreamPaused(paused bool) []string {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if paused {
+		st.status = StreamPaused
+		return nil
+	}
+	if st.status != StreamPaused {
+		return nil
+	}
+	st.status = StreamOK
+	var ready []string
+	for k, sk := range st.keys {
+		sk.pending = max(sk.pending, 1) // entries may have arrived while paused
+		if r.readyLocked(st, sk, nil) {
+			ready = append(ready, k)
+		}
+	}
+	return ready
+}
+
+// StreamStatus is the registration's status and its lag statistics.
+func (r *Registration) StreamStatus() (status string, lastLag, avgLag time.Duration) {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.lagRuns > 0 {
+		avgLag = st.lagSum / time.Duration(st.lagRuns)
+	}
+	return st.status, st.lastLag, avgLag
+}
+
+func (st *streamState) clearLag() {
+	st.mu.Lock()
+	st.lastLag, st.lagSum, st.lagRuns = 0, 0, 0
+	st.mu.Unlock()
+}
