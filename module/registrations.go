@@ -61,7 +61,7 @@ func hostRegister(c *interp.Call) (any, error) {
 	return r.ID, nil
 }
 
-func int64Of(v any) int64  { n, _ := v.(int64); return n }
+func int64Of(v any) int64   { n, _ := v.(int64); return n }
 func stringOf(v any) string { s, _ := v.(string); return s }
 
 // strings_ reads a list of strings (nil stays nil: "no filter").
