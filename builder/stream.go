@@ -122,15 +122,25 @@ func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Du
 		return false, max(r.Stream.RetryInterval, 10*time.Millisecond)
 	}
 	if read == 0 {
-		sk.pending = 0
+		sk.pending = 0 // nothing was left, whatever events told
 	} else {
 		sk.pending = max(sk.pending-read, 0)
-		if read >= r.Stream.Batch {
-			// A full batch: more may be waiting than events told (a restart).
-			sk.pending = max(sk.pending, r.Stream.Batch)
-		}
 	}
 	return r.readyLocked(st, sk, wake), 0
+}
+
+// StreamMayRun is asked when a queued batch of key is about to run: false
+// (and the batch is given up) when the registration was paused or aborted
+// meanwhile.
+func (r *Registration) StreamMayRun(key string) bool {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.status == StreamOK {
+		return true
+	}
+	st.key(key).running = false
+	return false
 }
 
 // StreamRetry ends a retry wait: key's failed batch may run again.

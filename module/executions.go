@@ -77,6 +77,9 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 		}
 	}()
 	if r := e.Registration; r != nil {
+		if r.Reader == "StreamReader" && !r.StreamMayRun(streamKeyOf(e.Payload)) {
+			return out, nil
+		}
 		start := time.Now()
 		defer func() {
 			r.Finished(out, err, time.Since(start))

@@ -188,11 +188,7 @@ func runStream(r *builder.Registration, key string, inline bool) {
 // streamBatchDone decides what follows a batch of a StreamReader
 // registration: the next batch, a retry later, or nothing.
 func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, err error) {
-	p, _ := payload.([]any)
-	if len(p) == 0 {
-		return
-	}
-	key, _ := p[0].(string)
+	key := streamKeyOf(payload)
 	ok := err == nil && o.StreamAcked
 	again, retry := r.StreamFinished(key, o.StreamRead, ok, o.StreamLag, streamWaker(r, key))
 	switch {
@@ -205,6 +201,16 @@ func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, er
 			}
 		})
 	}
+}
+
+// streamKeyOf is the stream of a StreamReader batch's payload.
+func streamKeyOf(payload any) string {
+	p, _ := payload.([]any)
+	if len(p) == 0 {
+		return ""
+	}
+	key, _ := p[0].(string)
+	return key
 }
 
 // startStreams runs a new StreamReader registration over the streams that
