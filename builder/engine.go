@@ -94,6 +94,20 @@ func (en *Engine) release(evicted []*Execution) {
 	}
 }
 
+// Seq is the number in the last generated id.
+func (en *Engine) Seq() int64 {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return en.seq
+}
+
+// RaiseSeq makes later ids continue above n (ids restored after a restart).
+func (en *Engine) RaiseSeq(n int64) {
+	en.mu.Lock()
+	en.seq = max(en.seq, n)
+	en.mu.Unlock()
+}
+
 // NextID is a new id for an execution or a registration ("<shard>-<n>").
 func (en *Engine) NextID() string {
 	en.mu.Lock()

@@ -84,7 +84,7 @@ func Init(pyHome string) error {
 		return fmt.Errorf("bundled libpython reports version %q, expected 3.14", version)
 	}
 	ts := C.w_PyEval_SaveThread()
-	C.py_set_main_interp(C.w_PyThreadState_GetInterpreter(ts))
+	C.py_set_main(ts)
 	home = pyHome
 	return nil
 }

@@ -17,7 +17,7 @@ int py_add_native(PyObject *dict, int id, void *slot);
 void *py_native_slot(PyObject *self);
 extern PyObject *goHostCall(PyObject *self, PyObject *args);
 void py_install_memory_counters(void);
-void py_set_main_interp(PyInterpreterState *i);
+void py_set_main(PyThreadState *ts);
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg);
 void py_memory(long long *total, long long *peak, long long *current);
 

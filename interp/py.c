@@ -192,7 +192,11 @@ void py_memory(long long *total, long long *peak, long long *current) {
 static PyInterpreterState *main_interp;
 static __thread PyThreadState *main_ts;
 
-void py_set_main_interp(PyInterpreterState *i) { main_interp = i; }
+// The thread that initialized Python keeps using its own thread state.
+void py_set_main(PyThreadState *ts) {
+    main_interp = py.PyThreadState_GetInterpreter(ts);
+    main_ts = ts;
+}
 
 // Creates an interpreter from the calling thread: takes the main GIL, which
 // Py_NewInterpreterFromConfig hands over to the new interpreter's GIL.

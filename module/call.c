@@ -166,7 +166,10 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     if (!acl_denied(sess, argv, (int)n, cmd, errbuf, sizeof errbuf)) {
         errno = 0;
         // !: replicate, v: argv array, E: errors as replies, M: refuse deny-oom commands at maxmemory.
-        reply = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, "!vEM", argv + 1, (size_t)(n - 1));
+        // A restored script's writes already happened before the restart:
+        // W refuses them, and they return None below.
+        const char *fmt = t->restoring ? "vEMW" : "!vEM";
+        reply = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, fmt, argv + 1, (size_t)(n - 1));
         call_errno = errno;
     }
     // Freed under the lock: the keyspace may now share these objects.
@@ -182,6 +185,10 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
         return raise_gears(errbuf);
     }
     PyObject *res;
+    if (t->restoring && rm.CallReplyType(reply) == REDISMODULE_REPLY_ERROR) {
+        rm.FreeCallReply(reply);
+        return py_new_none();
+    }
     if (rm.CallReplyType(reply) == REDISMODULE_REPLY_ERROR) {
         size_t len;
         const char *p = rm.CallReplyStringPtr(reply, &len);

@@ -16,6 +16,8 @@ type scriptRun struct {
 	unblocking bool
 	exec       *builder.Execution
 	regs       []*builder.Registration // made live when the script succeeds
+	restoring  bool                    // re-running a saved session after a restart
+	restoreIDs []string                // then: the ids register() gives, in order
 }
 
 var scripts sync.Map // *session.Session -> *scriptRun, while its script runs
@@ -39,6 +41,9 @@ func hostRun(c *interp.Call) (any, error) {
 	desc, _ := c.Args[2].(string)
 	if v, ok := scripts.Load(sess); ok {
 		sr := v.(*scriptRun)
+		if sr.restoring {
+			return nil, nil // restoring a session: its run() already happened
+		}
 		if sr.exec != nil {
 			return nil, errors.New("Can not run more then 1 executions in a single script")
 		}

@@ -105,6 +105,12 @@ func onLoad(c Ctx, argv []string) error {
 	if err := registerCommands(c); err != nil {
 		return err
 	}
+	if C.gears_create_aux_type(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot create the data type that keeps registrations in the RDB")
+	}
+	if C.gears_subscribe_loading(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot subscribe to loading events")
+	}
 	if C.gears_subscribe_keyspace(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot subscribe to keyspace events")
 	}

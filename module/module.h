@@ -20,6 +20,7 @@ typedef struct {
     int lock_held;       // the Redis lock is held by this thread (main thread or atomic())
     int atomic_depth;
     int atomic_locked; // atomic() took the lock itself and must release it
+    int restoring;     // re-running a session's script after a restart: no writes
 } gears_thread;
 
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
@@ -30,6 +31,9 @@ RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx);
 int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle);
 int gears_register_info(RedisModuleCtx *ctx);
 int gears_subscribe_keyspace(RedisModuleCtx *ctx);
+void gears_set_snapshot(char *buf, size_t len);
+int gears_create_aux_type(RedisModuleCtx *ctx);
+int gears_subscribe_loading(RedisModuleCtx *ctx);
 const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len);
 void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
 gears_thread *gears_thread_state(void);

@@ -123,7 +123,14 @@ func cmdPyExecute(c Ctx, argv []string) {
 	}
 
 	sess := session.New(id, a.description, nil)
-	cs := sessionC(C.w_GetCurrentUserName(c.p))
+	sess.Script = a.script
+	user := C.w_GetCurrentUserName(c.p)
+	if user != nil {
+		var n C.size_t
+		p := C.w_StringPtrLen(user, &n)
+		sess.User = C.GoStringN(p, C.int(n))
+	}
+	cs := sessionC(user)
 	sess.OnEnd(func() { freeSessionC(cs) })
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
@@ -198,6 +205,7 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	if len(regs) > 0 {
 		g.sessions.Add(sess)
 	}
+	saveSnapshot()
 	for _, r := range regs {
 		if r.Reader == "StreamReader" {
 			startStreams(r)

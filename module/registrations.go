@@ -30,7 +30,12 @@ func hostRegister(c *interp.Call) (any, error) {
 	if len(c.Args) < 6 {
 		return nil, errors.New("register() is not available here")
 	}
-	r := &builder.Registration{ID: g.engine.NextID(), Session: sess}
+	r := &builder.Registration{Session: sess}
+	if i := len(sr.regs); i < len(sr.restoreIDs) {
+		r.ID = sr.restoreIDs[i]
+	} else {
+		r.ID = g.engine.NextID()
+	}
 	r.Token, _ = c.Args[0].(int64)
 	r.Reader, _ = c.Args[1].(string)
 	r.Mode, _ = c.Args[2].(string)
@@ -318,6 +323,7 @@ func cmdUnregister(c Ctx, argv []string) {
 		return
 	}
 	forget(r)
+	saveSnapshot()
 	c.OK()
 }
 

@@ -47,6 +47,35 @@ typedef struct RedisModuleBlockedClient RedisModuleBlockedClient;
 typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleUser RedisModuleUser;
 typedef struct RedisModuleKey RedisModuleKey;
+typedef struct RedisModuleIO RedisModuleIO;
+typedef struct RedisModuleType RedisModuleType;
+typedef struct { uint64_t id; uint64_t dataver; } RedisModuleEvent;
+typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent, void *data);
+
+// RedisModuleTypeMethods, version 4 (Redis 7.0); gears uses only aux_load and
+// aux_save (RDB aux data), the rest stays NULL.
+#define REDISMODULE_TYPE_METHOD_VERSION 4
+#define REDISMODULE_AUX_AFTER_RDB (1 << 1)
+typedef struct {
+    uint64_t version;
+    void *(*rdb_load)(RedisModuleIO *, int);
+    void (*rdb_save)(RedisModuleIO *, void *);
+    void (*aof_rewrite)(RedisModuleIO *, RedisModuleString *, void *);
+    size_t (*mem_usage)(const void *);
+    void (*digest)(void *, void *);
+    void (*free)(void *);
+    int (*aux_load)(RedisModuleIO *, int encver, int when);
+    void (*aux_save)(RedisModuleIO *, int when);
+    int aux_save_triggers;
+    void *free_effort, *unlink, *copy, *defrag, *mem_usage2, *free_effort2, *unlink2, *copy2;
+} RedisModuleTypeMethods;
+
+#define REDISMODULE_EVENT_LOADING 3
+#define REDISMODULE_SUBEVENT_LOADING_RDB_START 0
+#define REDISMODULE_SUBEVENT_LOADING_AOF_START 1
+#define REDISMODULE_SUBEVENT_LOADING_REPL_START 2
+#define REDISMODULE_SUBEVENT_LOADING_ENDED 3
+#define REDISMODULE_SUBEVENT_LOADING_FAILED 4
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
 typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
@@ -98,7 +127,12 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(void, CloseKey, (RedisModuleKey *))                                                      \
     X(int, KeyType, (RedisModuleKey *))                                                        \
     X(char *, StringDMA, (RedisModuleKey *, size_t *, int))                                    \
-    X(int, SubscribeToKeyspaceEvents, (RedisModuleCtx *, int, RedisModuleNotificationFunc))
+    X(int, SubscribeToKeyspaceEvents, (RedisModuleCtx *, int, RedisModuleNotificationFunc))  \
+    X(RedisModuleType *, CreateDataType, (RedisModuleCtx *, const char *, int, RedisModuleTypeMethods *)) \
+    X(void, SaveStringBuffer, (RedisModuleIO *, const char *, size_t))                         \
+    X(char *, LoadStringBuffer, (RedisModuleIO *, size_t *))                                   \
+    X(void, Free, (void *))                                                                    \
+    X(int, SubscribeToServerEvent, (RedisModuleCtx *, RedisModuleEvent, RedisModuleEventCallback))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

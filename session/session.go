@@ -16,6 +16,8 @@ import (
 type Session struct {
 	ID          string
 	Description string
+	Script      string // its RG.PYEXECUTE script: re-run to restore it after a restart
+	User        string // the ACL user that ran it
 	Interp      *interp.Interp
 
 	refs  atomic.Int32

@@ -1,0 +1,131 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"encoding/json"
+	"unsafe"
+
+	"gears/session"
+)
+
+// Registrations survive restarts as their sessions' scripts: the RDB keeps
+// each session's id, description, user, script and registration ids, and
+// loading re-runs the scripts in restore mode (run() starts nothing,
+// execute() does not write; register() gets the saved ids). See
+// docs/persistence.md for why scripts and not serialized functions.
+
+type savedSession struct {
+	ID, Desc, User, Script string
+	Registrations          []string
+}
+
+type savedState struct {
+	Seq      int64 // execution/registration ids continue above it
+	Sessions []savedSession
+}
+
+var toRestore *savedState // read by aux_load, restored when loading ends
+
+// saveSnapshot rebuilds the bytes aux_save writes. It takes the Redis lock
+// (unless this thread holds it) so a fork never sees a half-replaced one.
+func saveSnapshot() {
+	st := savedState{Seq: g.engine.Seq()}
+	for _, s := range g.sessions.List() {
+		regs := g.regs.OfSession(s)
+		if len(regs) == 0 {
+			continue
+		}
+		saved := savedSession{ID: s.ID, Desc: s.Description, User: s.User, Script: s.Script}
+		for _, r := range regs {
+			saved.Registrations = append(saved.Registrations, r.ID)
+		}
+		st.Sessions = append(st.Sessions, saved)
+	}
+	data, _ := json.Marshal(st)
+	buf := C.CBytes(data)
+	t := C.gears_thread_state()
+	locked := C.gears_lock(t)
+	C.gears_set_snapshot((*C.char)(buf), C.size_t(len(data)))
+	C.gears_unlock(t, locked)
+}
+
+//export goAuxLoad
+func goAuxLoad(p *C.char, n C.int) (rc C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("RDB load", r)
+			rc = C.REDISMODULE_ERR
+		}
+	}()
+	var st savedState
+	if n > 0 {
+		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), n), &st); err != nil {
+			logf("warning", "gears: the RDB's registrations cannot be read: "+err.Error())
+			return C.REDISMODULE_ERR
+		}
+	}
+	toRestore = &st
+	return C.REDISMODULE_OK
+}
+
+//export goLoadingEvent
+func goLoadingEvent(ctx *C.RedisModuleCtx, sub C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("loading", r)
+		}
+	}()
+	switch sub {
+	case C.REDISMODULE_SUBEVENT_LOADING_RDB_START, C.REDISMODULE_SUBEVENT_LOADING_AOF_START, C.REDISMODULE_SUBEVENT_LOADING_REPL_START:
+		// The dataset is replaced: so are the registrations and sessions.
+		for _, s := range g.sessions.List() {
+			g.sessions.Remove(s)
+		}
+		for _, r := range g.regs.List() {
+			if _, ok := g.regs.Remove(r.ID); ok {
+				forget(r)
+			}
+		}
+		toRestore = nil
+	case C.REDISMODULE_SUBEVENT_LOADING_ENDED:
+		if toRestore != nil {
+			restore(toRestore)
+			toRestore = nil
+			saveSnapshot()
+		}
+	}
+}
+
+// restore re-runs the saved sessions' scripts, on the main thread before
+// Redis serves clients, so no event is missed.
+func restore(st *savedState) {
+	g.engine.RaiseSeq(st.Seq)
+	for _, saved := range st.Sessions {
+		sess := session.New(saved.ID, saved.Desc, nil)
+		sess.Script, sess.User = saved.Script, saved.User
+		var user *C.RedisModuleString
+		if saved.User != "" {
+			user = cString(saved.User)
+		}
+		cs := sessionC(user)
+		sess.OnEnd(func() { freeSessionC(cs) })
+		sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations}
+		scripts.Store(sess, sr)
+		t := C.gears_thread_state()
+		t.restoring = 1
+		err := runScript(sess, cs, saved.Script)
+		t.restoring = 0
+		scripts.Delete(sess)
+		if err == nil {
+			err = commitRegistrations(sess, sr.regs, &pyExecuteArgs{id: saved.ID})
+		}
+		if err != nil {
+			logf("warning", "gears: session "+saved.ID+" could not be restored: "+err.Error())
+		}
+		sess.Release(g.threads.Go)
+	}
+}
