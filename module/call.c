@@ -245,3 +245,12 @@ RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size
     gears_unlock(t, locked);
     return r;
 }
+
+// Sends a command to replicas and the AOF; frees argv.
+void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc) {
+    gears_thread *t = &tls;
+    int locked = gears_lock(t);
+    rm.Replicate(gears_detached, cmd, "v", argv, argc);
+    for (size_t i = 0; i < argc; i++) rm.FreeString(NULL, argv[i]);
+    gears_unlock(t, locked);
+}

@@ -40,6 +40,8 @@ var commands = []command{
 	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions},
 	{"rg.pauseregistrations", "readonly", cmdPauseRegistrations},
 	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations},
+	{"rg.innerregister", "write", cmdInnerRegister},
+	{"rg.innerunregister", "write", cmdInnerUnregister},
 }
 
 func registerCommands(c Ctx) error {

@@ -43,6 +43,7 @@ void gears_release_atomic(void);
 RedisModuleString *gears_arg(RedisModuleString **argv, int i);
 
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc);
+void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc);
 PyObject *gears_execute(PyObject *self, PyObject *args);
 PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
 PyObject *gears_scan_keys(PyObject *self, PyObject *args);

@@ -7,8 +7,11 @@ import "C"
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"unsafe"
 
+	"gears/builder"
 	"gears/session"
 )
 
@@ -105,27 +108,103 @@ func goLoadingEvent(ctx *C.RedisModuleCtx, sub C.int) {
 func restore(st *savedState) {
 	g.engine.RaiseSeq(st.Seq)
 	for _, saved := range st.Sessions {
-		sess := session.New(saved.ID, saved.Desc, nil)
-		sess.Script, sess.User = saved.Script, saved.User
-		var user *C.RedisModuleString
-		if saved.User != "" {
-			user = cString(saved.User)
-		}
-		cs := sessionC(user)
-		sess.OnEnd(func() { freeSessionC(cs) })
-		sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations}
-		scripts.Store(sess, sr)
-		t := C.gears_thread_state()
-		t.restoring = 1
-		err := runScript(sess, cs, saved.Script)
-		t.restoring = 0
-		scripts.Delete(sess)
-		if err == nil {
-			err = commitRegistrations(sess, sr.regs, &pyExecuteArgs{id: saved.ID})
-		}
-		if err != nil {
+		if err := restoreSession(saved, ""); err != nil {
 			logf("warning", "gears: session "+saved.ID+" could not be restored: "+err.Error())
 		}
-		sess.Release(g.threads.Go)
 	}
+}
+
+// restoreSession re-runs a saved session's script in restore mode and makes
+// its registrations live, replacing those of session `replacing` (an
+// upgrade replicated from the master) or of a session with the same id.
+func restoreSession(saved savedSession, replacing string) error {
+	sess := session.New(saved.ID, saved.Desc, nil)
+	defer sess.Release(g.threads.Go)
+	sess.Script, sess.User = saved.Script, saved.User
+	var user *C.RedisModuleString
+	if saved.User != "" {
+		user = cString(saved.User)
+	}
+	cs := sessionC(user)
+	sess.OnEnd(func() { freeSessionC(cs) })
+	for _, id := range saved.Registrations {
+		if i := strings.LastIndexByte(id, '-'); i >= 0 {
+			n, _ := strconv.ParseInt(id[i+1:], 10, 64)
+			g.engine.RaiseSeq(n)
+		}
+	}
+	sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations}
+	scripts.Store(sess, sr)
+	t := C.gears_thread_state()
+	t.restoring = 1
+	err := runScript(sess, cs, saved.Script)
+	t.restoring = 0
+	scripts.Delete(sess)
+	if err != nil {
+		return err
+	}
+	t.restoring = 1 // commit without replicating again
+	defer func() { t.restoring = 0 }()
+	return commitRegistrations(sess, sr.regs, &pyExecuteArgs{id: saved.ID, upgrade: true, replaceWith: replacing})
+}
+
+// Registrations reach replicas and the AOF as commands: RG.INNERREGISTER
+// carries a saved session (and the session it replaces), RG.INNERUNREGISTER
+// a registration id.
+
+func replicateSession(sess *session.Session, regs []*builder.Registration, replacing string) {
+	saved := savedSession{ID: sess.ID, Desc: sess.Description, User: sess.User, Script: sess.Script}
+	for _, r := range regs {
+		saved.Registrations = append(saved.Registrations, r.ID)
+	}
+	data, _ := json.Marshal(saved)
+	replicate("RG.INNERREGISTER", string(data), replacing)
+}
+
+// replicate sends a command to replicas and the AOF (under the Redis lock,
+// which it takes unless this thread holds it).
+func replicate(cmd string, args ...string) {
+	argv := make([]*C.RedisModuleString, len(args))
+	for i, a := range args {
+		argv[i] = cString(a)
+	}
+	ccmd := C.CString(cmd)
+	defer C.free(unsafe.Pointer(ccmd))
+	var p **C.RedisModuleString
+	if len(argv) > 0 {
+		p = &argv[0]
+	}
+	C.gears_replicate(ccmd, p, C.size_t(len(argv)))
+}
+
+// RG.INNERREGISTER <saved session> <replaced session id>: a registration made
+// on the master (or in the AOF).
+func cmdInnerRegister(c Ctx, argv []string) {
+	if len(argv) != 3 {
+		c.WrongArity()
+		return
+	}
+	var saved savedSession
+	if err := json.Unmarshal([]byte(argv[1]), &saved); err != nil {
+		c.Error("ERR bad registration data: " + err.Error())
+		return
+	}
+	if err := restoreSession(saved, argv[2]); err != nil {
+		c.Error("ERR session " + saved.ID + " could not be registered: " + err.Error())
+		return
+	}
+	c.OK()
+}
+
+// RG.INNERUNREGISTER <registration id>
+func cmdInnerUnregister(c Ctx, argv []string) {
+	if len(argv) < 2 {
+		c.WrongArity()
+		return
+	}
+	if r, ok := g.regs.Remove(argv[1]); ok {
+		forget(r)
+		saveSnapshot()
+	}
+	c.OK()
 }

@@ -206,6 +206,9 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 		g.sessions.Add(sess)
 	}
 	saveSnapshot()
+	if C.gears_thread_state().restoring == 0 {
+		replicateSession(sess, regs, oldID)
+	}
 	for _, r := range regs {
 		if r.Reader == "StreamReader" {
 			startStreams(r)

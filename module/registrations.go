@@ -324,6 +324,7 @@ func cmdUnregister(c Ctx, argv []string) {
 	}
 	forget(r)
 	saveSnapshot()
+	replicate("RG.INNERUNREGISTER", r.ID)
 	c.OK()
 }
 

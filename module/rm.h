@@ -132,7 +132,8 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(void, SaveStringBuffer, (RedisModuleIO *, const char *, size_t))                         \
     X(char *, LoadStringBuffer, (RedisModuleIO *, size_t *))                                   \
     X(void, Free, (void *))                                                                    \
-    X(int, SubscribeToServerEvent, (RedisModuleCtx *, RedisModuleEvent, RedisModuleEventCallback))
+    X(int, SubscribeToServerEvent, (RedisModuleCtx *, RedisModuleEvent, RedisModuleEventCallback)) \
+    X(int, Replicate, (RedisModuleCtx *, const char *, const char *, ...))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;
