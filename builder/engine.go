@@ -108,6 +108,26 @@ func (en *Engine) RaiseSeq(n int64) {
 	en.mu.Unlock()
 }
 
+// ForgetRegistration drops the kept executions of an unregistered
+// registration (those still running are dropped when they finish).
+func (en *Engine) ForgetRegistration(r *Registration) {
+	r.markRemoved()
+	en.mu.Lock()
+	var dropped []*Execution
+	if cl := en.class[r]; cl != nil {
+		for el := cl.Front(); el != nil; {
+			e := el.Value.(*Execution)
+			el = el.Next()
+			if e.Finished() {
+				en.forgetLocked(e)
+				dropped = append(dropped, e)
+			}
+		}
+	}
+	en.mu.Unlock()
+	en.release(dropped)
+}
+
 // NextID is a new id for an execution or a registration ("<shard>-<n>").
 func (en *Engine) NextID() string {
 	en.mu.Lock()
@@ -168,7 +188,7 @@ func (en *Engine) execute(e *Execution) {
 	// Executions nobody lists are forgotten once finished (whoever waits on
 	// them holds the execution itself); listed ones may now be evicted.
 	defer func() {
-		if !e.kept {
+		if !e.kept || (e.Registration != nil && e.Registration.Removed()) {
 			en.Drop(e.ID) //nolint:errcheck // finished by then
 			return
 		}

@@ -25,14 +25,30 @@ type Registration struct {
 	KeyTypes   []string // nil: every type
 	ReadValue  bool
 	// CommandReader
-	Trigger string
-	Inorder bool
+	Trigger   string
+	Inorder   bool
+	Hook      string // a hooked command (lower case), instead of a trigger
+	KeyPrefix string // the hook fires only when a key of the command starts with it
 	// StreamReader
 	Stream StreamArgs
 
 	mu      sync.Mutex
 	stats   Stats
 	streams *streamState
+	removed bool // unregistered
+}
+
+func (r *Registration) markRemoved() {
+	r.mu.Lock()
+	r.removed = true
+	r.mu.Unlock()
+}
+
+// Removed reports whether r was unregistered.
+func (r *Registration) Removed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.removed
 }
 
 // Stats are a registration's counters, as RG.DUMPREGISTRATIONS shows them.
@@ -125,11 +141,12 @@ type Registrations struct {
 	mu       sync.RWMutex
 	list     []*Registration
 	triggers map[string]*Registration
+	hooks    map[string][]*Registration // per command, the last registered first
 }
 
 // NewRegistrations returns an empty set.
 func NewRegistrations() *Registrations {
-	return &Registrations{triggers: map[string]*Registration{}}
+	return &Registrations{triggers: map[string]*Registration{}, hooks: map[string][]*Registration{}}
 }
 
 // Add makes regs live together, or none of them (a trigger name is taken);
@@ -155,6 +172,9 @@ func (rs *Registrations) Add(regs, replacing []*Registration) error {
 			return fmt.Errorf("trigger already registered")
 		}
 	}
+	if err := rs.checkHooksLocked(regs, leaving); err != nil {
+		return err
+	}
 	for _, r := range replacing {
 		rs.removeLocked(r)
 	}
@@ -163,8 +183,57 @@ func (rs *Registrations) Add(regs, replacing []*Registration) error {
 		if r.Trigger != "" {
 			rs.triggers[r.Trigger] = r
 		}
+		if r.Hook != "" {
+			rs.hooks[r.Hook] = append([]*Registration{r}, rs.hooks[r.Hook]...)
+		}
 	}
 	return nil
+}
+
+// checkHooksLocked refuses to stack a hook over a non-sync one: its client
+// waits for an execution, and call_next could not run inside it in order.
+func (rs *Registrations) checkHooksLocked(regs []*Registration, leaving map[*Registration]bool) error {
+	top := map[string]*Registration{}
+	for cmd, chain := range rs.hooks {
+		for _, h := range chain {
+			if !leaving[h] {
+				top[cmd] = h
+				break
+			}
+		}
+	}
+	for _, r := range regs {
+		if r.Hook == "" {
+			continue
+		}
+		if prev := top[r.Hook]; prev != nil && prev.Mode != "sync" {
+			if prev.Session == r.Session {
+				return fmt.Errorf("Can not override a none sync registration which already created on this session")
+			}
+			return fmt.Errorf("Can not override a none sync registration")
+		}
+		top[r.Hook] = r
+	}
+	return nil
+}
+
+// Hooks is the chain of hooks of a command (lower case), the one to run first
+// first.
+func (rs *Registrations) Hooks(cmd string) []*Registration {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return rs.hooks[cmd]
+}
+
+// HookedCommands is every command that has hooks.
+func (rs *Registrations) HookedCommands() []string {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	out := make([]string, 0, len(rs.hooks))
+	for cmd := range rs.hooks {
+		out = append(out, cmd)
+	}
+	return out
 }
 
 func (rs *Registrations) removeLocked(r *Registration) bool {
@@ -173,6 +242,20 @@ func (rs *Registrations) removeLocked(r *Registration) bool {
 			rs.list = append(rs.list[:i], rs.list[i+1:]...)
 			if r.Trigger != "" && rs.triggers[r.Trigger] == r {
 				delete(rs.triggers, r.Trigger)
+			}
+			if r.Hook != "" {
+				chain := rs.hooks[r.Hook]
+				for j, h := range chain {
+					if h == r {
+						chain = append(chain[:j:j], chain[j+1:]...)
+						break
+					}
+				}
+				if len(chain) == 0 {
+					delete(rs.hooks, r.Hook)
+				} else {
+					rs.hooks[r.Hook] = chain
+				}
 			}
 			return true
 		}

@@ -237,10 +237,10 @@ void gears_release_atomic(void) {
 
 // A command from Go (management paths, not per record): takes the Redis lock
 // unless this thread holds it. Frees argv.
-RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc) {
+RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc, int replicate) {
     gears_thread *t = &tls;
     int locked = gears_lock(t);
-    RedisModuleCallReply *r = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, "vE", argv, argc);
+    RedisModuleCallReply *r = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, replicate ? "!vE" : "vE", argv, argc);
     for (size_t i = 0; i < argc; i++) rm.FreeString(NULL, argv[i]);
     gears_unlock(t, locked);
     return r;

@@ -42,6 +42,7 @@ var commands = []command{
 	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations},
 	{"rg.innerregister", "write", cmdInnerRegister},
 	{"rg.innerunregister", "write", cmdInnerUnregister},
+	{"rg.innerhook", "write", cmdInnerHook},
 }
 
 func registerCommands(c Ctx) error {

@@ -93,6 +93,11 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			}
 		}()
 	}
+	if hc, ok := pendingHooks.LoadAndDelete(e); ok {
+		tid := interp.ThreadID()
+		hookCalls.Store(tid, hc)
+		defer hookCalls.Delete(tid)
+	}
 	err = withInterp(e.Session.Interp, func(t *interp.Thread) error {
 		if !e.SetThread(interp.ThreadID()) {
 			return errAborted

@@ -89,6 +89,7 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterHost("run", hostRun)
 	interp.RegisterHost("register_timer", hostRegisterTimer)
 	interp.RegisterHost("register", hostRegister)
+	interp.RegisterHost("call_next", hostCallNext)
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}
@@ -110,6 +111,9 @@ func onLoad(c Ctx, argv []string) error {
 	}
 	if C.gears_subscribe_loading(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot subscribe to loading events")
+	}
+	if C.gears_register_hook_filter(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot register the command filter of command hooks")
 	}
 	if C.gears_subscribe_keyspace(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot subscribe to keyspace events")

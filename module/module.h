@@ -33,6 +33,9 @@ int gears_register_info(RedisModuleCtx *ctx);
 int gears_subscribe_keyspace(RedisModuleCtx *ctx);
 void gears_set_snapshot(char *buf, size_t len);
 int gears_create_aux_type(RedisModuleCtx *ctx);
+void gears_set_hooked(char **names, int n);
+int gears_register_hook_filter(RedisModuleCtx *ctx);
+int gears_command_has_key_prefix(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, const char *prefix, size_t plen);
 int gears_subscribe_loading(RedisModuleCtx *ctx);
 const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len);
 void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
@@ -42,7 +45,7 @@ void gears_unlock(gears_thread *t, int locked);
 void gears_release_atomic(void);
 RedisModuleString *gears_arg(RedisModuleString **argv, int i);
 
-RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc);
+RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc, int replicate);
 void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc);
 PyObject *gears_execute(PyObject *self, PyObject *args);
 PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);

@@ -93,6 +93,7 @@ func goLoadingEvent(ctx *C.RedisModuleCtx, sub C.int) {
 				forget(r)
 			}
 		}
+		refreshHooks()
 		toRestore = nil
 	case C.REDISMODULE_SUBEVENT_LOADING_ENDED:
 		if toRestore != nil {
@@ -205,6 +206,7 @@ func cmdInnerUnregister(c Ctx, argv []string) {
 	if r, ok := g.regs.Remove(argv[1]); ok {
 		forget(r)
 		saveSnapshot()
+		refreshHooks()
 	}
 	c.OK()
 }

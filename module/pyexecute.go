@@ -206,6 +206,7 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 		g.sessions.Add(sess)
 	}
 	saveSnapshot()
+	refreshHooks()
 	if C.gears_thread_state().restoring == 0 {
 		replicateSession(sess, regs, oldID)
 	}

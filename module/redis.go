@@ -14,7 +14,12 @@ import (
 // call runs a Redis command from Go and converts its reply: string, int64,
 // []any or nil; an error reply becomes an error. It takes the Redis lock unless
 // the calling thread holds it, so never call it holding a GIL.
-func call(cmd string, args ...string) (any, error) {
+func call(cmd string, args ...string) (any, error) { return callWith(0, cmd, args...) }
+
+// callReplicated is call for a write on a client's behalf: it is replicated.
+func callReplicated(cmd string, args ...string) (any, error) { return callWith(1, cmd, args...) }
+
+func callWith(replicate C.int, cmd string, args ...string) (any, error) {
 	argv := make([]*C.RedisModuleString, len(args)+1)
 	for i, a := range args {
 		argv[i] = cString(a)
@@ -26,7 +31,7 @@ func call(cmd string, args ...string) (any, error) {
 		p = &argv[0] // Go memory holding only C pointers: allowed to pass
 
 	}
-	r := C.gears_call(ccmd, p, C.size_t(len(args)))
+	r := C.gears_call(ccmd, p, C.size_t(len(args)), replicate)
 	if r == nil {
 		return nil, fmt.Errorf("%s failed", cmd)
 	}

@@ -48,6 +48,8 @@ func hostRegister(c *interp.Call) (any, error) {
 	r.ReadValue, _ = args["readValue"].(bool)
 	r.Trigger, _ = args["trigger"].(string)
 	r.Inorder, _ = args["inorder"].(bool)
+	r.Hook, _ = args["hook"].(string)
+	r.KeyPrefix, _ = args["keyprefix"].(string)
 	if r.Reader == "StreamReader" {
 		r.Stream = builder.StreamArgs{
 			Batch:         int(int64Of(args["batch"])),
@@ -324,6 +326,9 @@ func cmdUnregister(c Ctx, argv []string) {
 	}
 	forget(r)
 	saveSnapshot()
+	if r.Hook != "" {
+		refreshHooks()
+	}
 	replicate("RG.INNERUNREGISTER", r.ID)
 	c.OK()
 }
@@ -331,6 +336,7 @@ func cmdUnregister(c Ctx, argv []string) {
 // forget lets go of a registration that is no longer live: its plan in the
 // interpreter and its hold on the session.
 func forget(r *builder.Registration) {
+	g.engine.ForgetRegistration(r)
 	g.threads.Go(func() {
 		withInterp(r.Session.Interp, func(t *interp.Thread) error {
 			_, err := t.Call("redisgears", "_unregister", r.Token)

@@ -48,6 +48,11 @@ typedef struct RedisModuleInfoCtx RedisModuleInfoCtx;
 typedef struct RedisModuleUser RedisModuleUser;
 typedef struct RedisModuleKey RedisModuleKey;
 typedef struct RedisModuleIO RedisModuleIO;
+typedef struct RedisModuleCommandFilterCtx RedisModuleCommandFilterCtx;
+typedef struct RedisModuleCommandFilter RedisModuleCommandFilter;
+typedef void (*RedisModuleCommandFilterFunc)(RedisModuleCommandFilterCtx *filter);
+#define REDISMODULE_CMDFILTER_NOSELF (1 << 0)
+#define REDISMODULE_CTX_FLAGS_REPLICATED (1 << 12)
 typedef struct RedisModuleType RedisModuleType;
 typedef struct { uint64_t id; uint64_t dataver; } RedisModuleEvent;
 typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent, void *data);
@@ -133,7 +138,12 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(char *, LoadStringBuffer, (RedisModuleIO *, size_t *))                                   \
     X(void, Free, (void *))                                                                    \
     X(int, SubscribeToServerEvent, (RedisModuleCtx *, RedisModuleEvent, RedisModuleEventCallback)) \
-    X(int, Replicate, (RedisModuleCtx *, const char *, const char *, ...))
+    X(int, Replicate, (RedisModuleCtx *, const char *, const char *, ...))                     \
+    X(RedisModuleCommandFilter *, RegisterCommandFilter, (RedisModuleCtx *, RedisModuleCommandFilterFunc, int)) \
+    X(int, CommandFilterArgsCount, (RedisModuleCommandFilterCtx *))                            \
+    X(const RedisModuleString *, CommandFilterArgGet, (RedisModuleCommandFilterCtx *, int))    \
+    X(int, CommandFilterArgInsert, (RedisModuleCommandFilterCtx *, int, RedisModuleString *))  \
+    X(int *, GetCommandKeys, (RedisModuleCtx *, RedisModuleString **, int, int *))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

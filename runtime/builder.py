@@ -260,7 +260,7 @@ def _register_commands(prefix, kw, mode):
         raise GearsError('inorder argument is be boolean')
     if trigger is None:
         _check_hook(hook, keyprefix)
-        raise GearsError('command hooks are not supported yet by this version of gears')
+        return {'hook': hook.lower(), 'keyprefix': keyprefix or ''}
     if not isinstance(trigger, str):
         raise GearsError('trigger argument is not string')
     return {'trigger': trigger, 'inorder': inorder}

@@ -109,8 +109,9 @@ def _fire_timer(token):
 
 
 def call_next(*args):
-    """Runs the next command hook or the hooked command (inside a hook only)."""
-    raise GearsError('Can not get CommandHook ctx')
+    """Runs the next command hook, or the hooked command, with these
+    arguments (inside a hook only) and returns its reply."""
+    return _gears.call_next([a if isinstance(a, (bytes, bytearray)) else str(a) for a in args])
 
 
 def get_command():

@@ -1,0 +1,203 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"gears/builder"
+	"gears/interp"
+)
+
+// A hook running on a thread: call_next() there goes down its chain.
+type hookCall struct {
+	chain []*builder.Registration
+	next  int    // the chain position call_next runs
+	cmd   string // the hooked command
+}
+
+var hookCalls sync.Map // Python thread id -> *hookCall
+
+// refreshHooks gives the command filter the hooked command names.
+func refreshHooks() {
+	names := g.regs.HookedCommands()
+	cnames := make([]*C.char, len(names))
+	for i, n := range names {
+		cnames[i] = C.CString(n) // owned by C from here
+	}
+	t := C.gears_thread_state()
+	locked := C.gears_lock(t)
+	var p **C.char
+	if len(cnames) > 0 {
+		p = &cnames[0]
+	}
+	C.gears_set_hooked(p, C.int(len(cnames)))
+	C.gears_unlock(t, locked)
+}
+
+// RG.INNERHOOK <command> <args...>: what the command filter makes of a
+// hooked command. Commands from the master or the AOF run as they are.
+func cmdInnerHook(c Ctx, argv []string) {
+	if len(argv) < 2 {
+		c.WrongArity()
+		return
+	}
+	cmd := strings.ToLower(argv[1])
+	chain := g.regs.Hooks(cmd)
+	if c.Flags()&(C.REDISMODULE_CTX_FLAGS_REPLICATED|C.REDISMODULE_CTX_FLAGS_LOADING) != 0 {
+		chain = nil
+	}
+	hc := &hookCall{chain: chain, cmd: argv[1]}
+	args := argv[2:]
+	i := hc.firstFrom(0, c, argv[1:])
+	if i < 0 {
+		replyCall(c, argv[1], args)
+		return
+	}
+	r := chain[i]
+	hc.next = i + 1
+	payload := make([]any, len(argv)-1)
+	for j, a := range argv[1:] {
+		payload[j] = a
+	}
+	if r.Mode == "sync" {
+		tid := interp.ThreadID()
+		prev, hadPrev := hookCalls.Load(tid)
+		hookCalls.Store(tid, hc)
+		out, err := runSync(r, payload)
+		if hadPrev {
+			hookCalls.Store(tid, prev)
+		} else {
+			hookCalls.Delete(tid)
+		}
+		replyHook(c, out.Results, out.Errors, err)
+		return
+	}
+	if c.Flags()&noBlockingFlags != 0 {
+		c.Error("ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading.")
+		return
+	}
+	b := block(c, nil)
+	e := startHookEvent(r, payload, hc)
+	go func() {
+		<-e.Done()
+		s := e.Snapshot()
+		b.Unblock(func(c Ctx) { replyHook(c, s.Results, s.Errors, nil) })
+	}()
+}
+
+var pendingHooks sync.Map // *builder.Execution -> *hookCall, until it runs
+
+func startHookEvent(r *builder.Registration, payload any, hc *hookCall) *builder.Execution {
+	r.Triggered()
+	e := g.engine.CreateEvent(r, payload)
+	pendingHooks.Store(e, hc)
+	g.engine.Start(e)
+	return e
+}
+
+// firstFrom is the first hook of the chain from position i whose key prefix
+// (if any) matches one of the command's keys, or -1. c may be nil off the
+// main thread: then prefixes are checked by name only.
+func (hc *hookCall) firstFrom(i int, c Ctx, argv []string) int {
+	for ; i < len(hc.chain); i++ {
+		r := hc.chain[i]
+		if r.KeyPrefix == "" || hasKeyPrefix(argv, r.KeyPrefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+// hasKeyPrefix asks Redis which arguments of argv are keys.
+func hasKeyPrefix(argv []string, prefix string) bool {
+	rs := make([]*C.RedisModuleString, len(argv))
+	for i, a := range argv {
+		rs[i] = cString(a)
+	}
+	cp := C.CString(prefix)
+	found := C.gears_command_has_key_prefix(C.gears_detached, &rs[0], C.int(len(rs)), cp, C.size_t(len(prefix))) == 1
+	C.free(unsafe.Pointer(cp))
+	for _, s := range rs {
+		C.w_FreeString(s)
+	}
+	return found
+}
+
+// A hook replies with its only result, or its first error.
+func replyHook(c Ctx, results []any, errs []string, err error) {
+	switch {
+	case err != nil:
+		c.Error(err.Error())
+	case len(errs) > 0:
+		c.Error(errs[0])
+	case len(results) != 1:
+		c.Error("Command hook must return exactly one result")
+	default:
+		c.Value(results[0])
+	}
+}
+
+// replyCall runs the original command and relays its reply.
+func replyCall(c Ctx, cmd string, args []string) {
+	v, err := callReplicated(cmd, args...)
+	if err != nil {
+		c.Error(err.Error())
+		return
+	}
+	c.Value(v)
+}
+
+// hostCallNext is call_next(): the next hook of the chain, or the command.
+func hostCallNext(c *interp.Call) (any, error) {
+	v, ok := hookCalls.Load(interp.ThreadID())
+	if !ok {
+		return nil, errors.New("Can not get CommandHook ctx")
+	}
+	hc := v.(*hookCall)
+	var args []string
+	for _, a := range asList(firstArg(c)) {
+		switch x := a.(type) {
+		case string:
+			args = append(args, x)
+		case []byte:
+			args = append(args, string(x))
+		}
+	}
+	argv := append([]string{hc.cmd}, args...)
+	i := hc.firstFrom(hc.next, Ctx{}, argv)
+	if i < 0 {
+		return callReplicated(hc.cmd, args...)
+	}
+	r := hc.chain[i]
+	payload := make([]any, len(argv))
+	for j, a := range argv {
+		payload[j] = a
+	}
+	saved := hc.next
+	hc.next = i + 1
+	out, err := runSync(r, payload) // a hook below a sync one is sync too
+	hc.next = saved
+	switch {
+	case err != nil:
+		return nil, err
+	case len(out.Errors) > 0:
+		return nil, errors.New(out.Errors[0])
+	case len(out.Results) != 1:
+		return nil, errors.New("Command hook must return exactly one result")
+	}
+	return out.Results[0], nil
+}
+
+func firstArg(c *interp.Call) any {
+	if len(c.Args) > 0 {
+		return c.Args[0]
+	}
+	return nil
+}
