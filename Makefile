@@ -41,7 +41,7 @@ integration: deps build
 	$(GO) test -count=1 -timeout 25m ./tests/...
 
 # The RedisGears conformance cases that pass today (see ../shared/conformance).
-CONFORMANCE_CASES ?= cases/config.json cases/runtime.json cases/builder.json cases/readers.json cases/executions.json cases/sessions.json cases/errors.json
+CONFORMANCE_CASES ?= cases/config.json cases/runtime.json cases/builder.json cases/readers.json cases/executions.json cases/sessions.json cases/errors.json cases/registrations.json
 conformance: deps build
 	cd $(SHARED)/conformance && $(GO) run ./cmd/rgconform -module "$(abspath $(SO))" $(CONFORMANCE_CASES)
 

@@ -24,6 +24,7 @@ type Registration struct {
 	EventTypes []string // nil: every event
 	KeyTypes   []string // nil: every type
 	ReadValue  bool
+	Commands   []string // non-nil: only events caused by these commands (lower case) fire
 	// CommandReader
 	Trigger   string
 	Inorder   bool
@@ -225,15 +226,47 @@ func (rs *Registrations) Hooks(cmd string) []*Registration {
 	return rs.hooks[cmd]
 }
 
-// HookedCommands is every command that has hooks.
+// HookedCommands is every command that has hooks or that KeysReader
+// registrations watch (commands=).
 func (rs *Registrations) HookedCommands() []string {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
-	out := make([]string, 0, len(rs.hooks))
+	seen := map[string]bool{}
 	for cmd := range rs.hooks {
+		seen[cmd] = true
+	}
+	for _, r := range rs.list {
+		for _, cmd := range r.Commands {
+			seen[cmd] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for cmd := range seen {
 		out = append(out, cmd)
 	}
 	return out
+}
+
+// Watched reports whether KeysReader registrations watch command cmd.
+func (rs *Registrations) Watched(cmd string) bool {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	for _, r := range rs.list {
+		if r.Watches(cmd) {
+			return true
+		}
+	}
+	return false
+}
+
+// Watches reports whether r is limited to events of command cmd, among others.
+func (r *Registration) Watches(cmd string) bool {
+	for _, c := range r.Commands {
+		if c == cmd {
+			return true
+		}
+	}
+	return false
 }
 
 func (rs *Registrations) removeLocked(r *Registration) bool {

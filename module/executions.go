@@ -93,6 +93,11 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			}
 		}()
 	}
+	if cc, ok := pendingCommand.LoadAndDelete(e); ok {
+		tid := interp.ThreadID()
+		commandCalls.Store(tid, cc)
+		defer commandCalls.Delete(tid)
+	}
 	if hc, ok := pendingHooks.LoadAndDelete(e); ok {
 		tid := interp.ThreadID()
 		hookCalls.Store(tid, hc)

@@ -51,7 +51,12 @@ func cmdInnerHook(c Ctx, argv []string) {
 	cmd := strings.ToLower(argv[1])
 	chain := g.regs.Hooks(cmd)
 	if c.Flags()&(C.REDISMODULE_CTX_FLAGS_REPLICATED|C.REDISMODULE_CTX_FLAGS_LOADING) != 0 {
-		chain = nil
+		replyCall(c, argv[1], argv[2:])
+		return
+	}
+	if len(chain) == 0 && g.regs.Watched(cmd) {
+		runWatched(c, argv[1:])
+		return
 	}
 	hc := &hookCall{chain: chain, cmd: argv[1]}
 	args := argv[2:]

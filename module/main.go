@@ -90,6 +90,8 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterHost("register_timer", hostRegisterTimer)
 	interp.RegisterHost("register", hostRegister)
 	interp.RegisterHost("call_next", hostCallNext)
+	interp.RegisterHost("get_command", hostGetCommand)
+	interp.RegisterHost("override_reply", hostOverrideReply)
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}

@@ -49,6 +49,7 @@ func hostRegister(c *interp.Call) (any, error) {
 	r.Trigger, _ = args["trigger"].(string)
 	r.Inorder, _ = args["inorder"].(bool)
 	r.Hook, _ = args["hook"].(string)
+	r.Commands = strings_(args["commands"])
 	r.KeyPrefix, _ = args["keyprefix"].(string)
 	if r.Reader == "StreamReader" {
 		r.Stream = builder.StreamArgs{
@@ -114,7 +115,11 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 		return
 	}
 	keyType := ""
+	cc := currentCommand()
 	for _, r := range regs {
+		if r.Commands != nil && (cc == nil || !r.Watches(cc.name)) {
+			continue // fires only for events its commands cause
+		}
 		if r.KeyTypes != nil {
 			if keyType == "" {
 				keyType = C.GoString(C.gears_key_type(ctx, key, C.size_t(keyLen)))
@@ -130,6 +135,10 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 			continue
 		}
 		payload := []any{k, ev}
+		if cc != nil && r.Commands != nil && r.Mode != "sync" {
+			cc.add(startCommandEvent(r, payload, cc))
+			continue
+		}
 		if r.Mode == "sync" {
 			if syncDepth >= maxSyncDepth {
 				logf("warning", fmt.Sprintf("gears: registration %s not run on %s: sync registrations nested %d deep", r.ID, k, syncDepth))
@@ -433,7 +442,7 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 		c.Bulk("keyTypes")
 		writeOptionalList(c, r.KeyTypes)
 		c.Bulk("hookCommands")
-		c.Null()
+		writeOptionalList(c, r.Commands)
 	}
 	if withPD {
 		c.Bulk("PD")

@@ -244,9 +244,10 @@ def _register_keys(prefix, kw, mode):
     read_value = kw.get('readValue', True)
     if not isinstance(read_value, bool):
         raise GearsError('readValue value is not boolean')
-    if commands is not None:
-        raise GearsError('the commands argument is not supported yet by this version of gears')
-    return {'prefix': prefix, 'eventTypes': event_types, 'keyTypes': key_types, 'readValue': read_value}
+    for c in commands or ():
+        _check_hook(c, None, 'hook')
+    return {'prefix': prefix, 'eventTypes': event_types, 'keyTypes': key_types, 'readValue': read_value,
+            'commands': [c.lower() for c in commands] if commands is not None else None}
 
 
 def _register_commands(prefix, kw, mode):
@@ -266,19 +267,19 @@ def _register_commands(prefix, kw, mode):
     return {'trigger': trigger, 'inorder': inorder}
 
 
-def _check_hook(hook, keyprefix):
+def _check_hook(hook, keyprefix, verb='override'):
     if not isinstance(hook, str):
         raise GearsError('hook argument is not string')
     if keyprefix is not None and not isinstance(keyprefix, str):
         raise GearsError('keyprefix argument is not string')
     info = execute('COMMAND', 'INFO', hook)
     if not info or info[0] is None:
-        raise GearsError('Can not override an unexisting command')
+        raise GearsError('Can not %s an unexisting command' % verb if verb == 'override' else 'bad reply on COMMAND command')
     flags = info[0][2]
     if 'noscript' in flags:
-        raise GearsError('Can not override a command which are not allowed inside a script')
+        raise GearsError('Can not %s a command which are not allowed inside a script' % verb)
     if keyprefix is not None and 'movablekeys' in flags:
-        raise GearsError('Can not override a command with moveable keys by key prefix')
+        raise GearsError('Can not %s a command with moveable keys by key prefix' % verb)
 
 
 def _register_stream(prefix, kw, mode):

@@ -116,14 +116,15 @@ def call_next(*args):
 
 def get_command():
     """The arguments of the command that fired this execution (KeysReader commands= only)."""
-    raise GearsError('Can not get command ctx')
+    return _gears.get_command()
 
 
 def override_reply(*args):
-    """Replaces the reply of the command that fired this execution (KeysReader commands= only)."""
+    """Replaces the reply of the command that fired this execution (KeysReader
+    commands= only): '+x' replies status x, '-x' error x, as results do."""
     if len(args) != 1:
         raise GearsError('Override reply must get a single argument')
-    raise GearsError('Can not get command ctx')
+    _gears.override_reply(_to_reply(args[0]))
 
 
 class atomic:
