@@ -125,6 +125,17 @@ type Interp struct {
 	closed   atomic.Bool
 	// Owner is free for the layer above (the session that uses it).
 	Owner atomic.Value
+
+	// Thread states kept per OS thread between attaches: making one costs
+	// CPython a walk of /proc/self/maps on the main thread (stack limits).
+	tsMu    sync.Mutex
+	cache   map[uint64]*cachedState
+	orphans []*C.PyThreadState // of threads that ended; deleted at Close
+}
+
+type cachedState struct {
+	ts   *C.PyThreadState
+	busy bool // attached now (a nested attach on the thread gets its own)
 }
 
 var (
@@ -191,7 +202,36 @@ func (i *Interp) Close() {
 	i.attached.Wait()
 	ts := C.w_PyThreadState_New(i.state)
 	C.w_PyEval_RestoreThread(ts)
+	// Py_EndInterpreter wants its thread state to be the only one left.
+	i.tsMu.Lock()
+	for _, c := range i.cache {
+		i.orphans = append(i.orphans, c.ts)
+	}
+	i.cache = nil
+	for _, o := range i.orphans {
+		C.w_PyThreadState_Clear(o)
+		C.w_PyThreadState_Delete(o)
+	}
+	i.orphans = nil
+	i.tsMu.Unlock()
 	i.end(ts)
+}
+
+// ForgetThread must be called by a locked OS thread that used Attach before
+// it ends: its kept thread states are never used again (another thread may
+// get its id), and are deleted with their interpreters.
+func ForgetThread() {
+	tid := ThreadID()
+	registry.Range(func(_, v any) bool {
+		i := v.(*Interp)
+		i.tsMu.Lock()
+		if c := i.cache[tid]; c != nil && !c.busy {
+			delete(i.cache, tid)
+			i.orphans = append(i.orphans, c.ts)
+		}
+		i.tsMu.Unlock()
+		return true
+	})
 }
 
 // Slot is a pointer-sized cell of C memory passed as `self` to native
@@ -203,27 +243,54 @@ func (i *Interp) Slot() unsafe.Pointer { return i.slot }
 type Thread struct {
 	interp *Interp
 	ts     *C.PyThreadState
+	cached *cachedState     // nil: ts is deleted at Detach
 	prev   *C.PyThreadState // the thread state this one interrupted, if any
 }
 
 // Attach makes the calling OS thread run Python in i. The caller must have
-// called runtime.LockOSThread. Attach never waits for the Redis lock, so
-// it is safe to call without it or with it.
+// called runtime.LockOSThread (or be a C thread such as Redis's main
+// thread), and call ForgetThread before the thread ends. Attach never waits
+// for the Redis lock, so it is safe to call without it or with it.
 func (i *Interp) Attach() *Thread {
 	i.attached.Add(1)
 	t := &Thread{interp: i}
 	if cur := C.w_PyThreadState_GetUnchecked(); cur != nil {
 		t.prev = C.w_PyEval_SaveThread()
 	}
-	t.ts = C.w_PyThreadState_New(i.state)
+	tid := ThreadID()
+	i.tsMu.Lock()
+	if i.cache == nil {
+		i.cache = map[uint64]*cachedState{}
+	}
+	c := i.cache[tid]
+	switch {
+	case c != nil && !c.busy:
+		c.busy = true
+		t.cached, t.ts = c, c.ts
+	case c == nil:
+		t.ts = C.w_PyThreadState_New(i.state)
+		t.cached = &cachedState{ts: t.ts, busy: true}
+		i.cache[tid] = t.cached
+	default: // nested on this thread: a thread state of its own, not kept
+		t.ts = C.w_PyThreadState_New(i.state)
+	}
+	i.tsMu.Unlock()
 	C.w_PyEval_RestoreThread(t.ts)
 	return t
 }
 
-// Detach releases the interpreter (and its GIL) and frees the thread state.
+// Detach releases the interpreter (and its GIL); the thread state is kept
+// for this thread's next Attach unless it was a nested one.
 func (t *Thread) Detach() {
-	C.w_PyThreadState_Clear(t.ts)
-	C.w_PyThreadState_DeleteCurrent()
+	if t.cached != nil {
+		C.w_PyEval_SaveThread()
+		t.interp.tsMu.Lock()
+		t.cached.busy = false
+		t.interp.tsMu.Unlock()
+	} else {
+		C.w_PyThreadState_Clear(t.ts)
+		C.w_PyThreadState_DeleteCurrent()
+	}
 	if t.prev != nil {
 		C.w_PyEval_RestoreThread(t.prev)
 	}

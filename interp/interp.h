@@ -28,6 +28,7 @@ static inline void w_PyEval_RestoreThread(PyThreadState *t) { py.PyEval_RestoreT
 static inline PyThreadState *w_PyThreadState_New(PyInterpreterState *i) { return py.PyThreadState_New(i); }
 static inline void w_PyThreadState_Clear(PyThreadState *t) { py.PyThreadState_Clear(t); }
 static inline void w_PyThreadState_DeleteCurrent(void) { py.PyThreadState_DeleteCurrent(); }
+static inline void w_PyThreadState_Delete(PyThreadState *t) { py.PyThreadState_Delete(t); }
 static inline PyThreadState *w_PyThreadState_GetUnchecked(void) { return py.PyThreadState_GetUnchecked(); }
 static inline PyInterpreterState *w_PyThreadState_GetInterpreter(PyThreadState *t) { return py.PyThreadState_GetInterpreter(t); }
 static inline int64_t w_PyInterpreterState_GetID(PyInterpreterState *i) { return py.PyInterpreterState_GetID(i); }

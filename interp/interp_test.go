@@ -51,6 +51,7 @@ func onThread(t *testing.T, fn func()) {
 	go func() {
 		runtime.LockOSThread()
 		defer close(done)
+		defer ForgetThread()
 		fn()
 	}()
 	<-done

@@ -79,6 +79,7 @@ typedef struct {
     X(void, PyEval_RestoreThread, (PyThreadState *))                                       \
     X(PyThreadState *, PyThreadState_New, (PyInterpreterState *))                          \
     X(void, PyThreadState_Clear, (PyThreadState *))                                        \
+    X(void, PyThreadState_Delete, (PyThreadState *))                                       \
     X(void, PyThreadState_DeleteCurrent, (void))                                           \
     X(PyThreadState *, PyThreadState_Get, (void))                                          \
     X(PyThreadState *, PyThreadState_GetUnchecked, (void))                                 \

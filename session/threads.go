@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"gears/interp"
 )
 
 // Threads runs functions on OS threads reserved for Python: a Python thread
@@ -61,6 +63,7 @@ func (t *Threads) worker(fn func()) {
 		if t.running > t.keep {
 			t.running--
 			t.mu.Unlock()
+			interp.ForgetThread()
 			return
 		}
 		t.mu.Unlock()
