@@ -41,11 +41,7 @@ func (cc *commandCall) add(e *builder.Execution) {
 }
 
 func startCommandEvent(r *builder.Registration, payload any, cc *commandCall) *builder.Execution {
-	r.Triggered()
-	e := g.engine.CreateEvent(r, payload)
-	pendingCommand.Store(e, cc)
-	g.engine.Start(e)
-	return e
+	return startEventWith(r, payload, &pendingCommand, cc)
 }
 
 // withCommand makes cc the current command of this thread while fn runs.

@@ -100,9 +100,15 @@ func cmdInnerHook(c Ctx, argv []string) {
 var pendingHooks sync.Map // *builder.Execution -> *hookCall, until it runs
 
 func startHookEvent(r *builder.Registration, payload any, hc *hookCall) *builder.Execution {
+	return startEventWith(r, payload, &pendingHooks, hc)
+}
+
+// startEventWith queues an execution of r that runs with a context (a hook
+// chain, a client command) its thread looks up in pending.
+func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx any) *builder.Execution {
 	r.Triggered()
 	e := g.engine.CreateEvent(r, payload)
-	pendingHooks.Store(e, hc)
+	pending.Store(e, ctx)
 	g.engine.Start(e)
 	return e
 }

@@ -165,17 +165,9 @@ func replicateSession(sess *session.Session, regs []*builder.Registration, repla
 // replicate sends a command to replicas and the AOF (under the Redis lock,
 // which it takes unless this thread holds it).
 func replicate(cmd string, args ...string) {
-	argv := make([]*C.RedisModuleString, len(args))
-	for i, a := range args {
-		argv[i] = cString(a)
-	}
-	ccmd := C.CString(cmd)
+	ccmd, p, n := commandArgs(cmd, args)
 	defer C.free(unsafe.Pointer(ccmd))
-	var p **C.RedisModuleString
-	if len(argv) > 0 {
-		p = &argv[0]
-	}
-	C.gears_replicate(ccmd, p, C.size_t(len(argv)))
+	C.gears_replicate(ccmd, p, n)
 }
 
 // RG.INNERREGISTER <saved session> <replaced session id>: a registration made

@@ -20,23 +20,27 @@ func call(cmd string, args ...string) (any, error) { return callWith(0, cmd, arg
 func callReplicated(cmd string, args ...string) (any, error) { return callWith(1, cmd, args...) }
 
 func callWith(replicate C.int, cmd string, args ...string) (any, error) {
-	argv := make([]*C.RedisModuleString, len(args)+1)
-	for i, a := range args {
-		argv[i] = cString(a)
-	}
-	ccmd := C.CString(cmd)
+	ccmd, p, n := commandArgs(cmd, args)
 	defer C.free(unsafe.Pointer(ccmd))
-	var p **C.RedisModuleString
-	if len(args) > 0 {
-		p = &argv[0] // Go memory holding only C pointers: allowed to pass
-
-	}
-	r := C.gears_call(ccmd, p, C.size_t(len(args)), replicate)
+	r := C.gears_call(ccmd, p, n, replicate)
 	if r == nil {
 		return nil, fmt.Errorf("%s failed", cmd)
 	}
 	defer C.w_FreeCallReply(r)
 	return replyValue(r)
+}
+
+// commandArgs makes a command name (free it) and Redis strings of its
+// arguments (the C side frees those) for gears_call and gears_replicate.
+func commandArgs(cmd string, args []string) (*C.char, **C.RedisModuleString, C.size_t) {
+	if len(args) == 0 {
+		return C.CString(cmd), nil, 0
+	}
+	argv := make([]*C.RedisModuleString, len(args))
+	for i, a := range args {
+		argv[i] = cString(a)
+	}
+	return C.CString(cmd), &argv[0], C.size_t(len(args)) // Go memory holding only C pointers: allowed to pass
 }
 
 func cString(s string) *C.RedisModuleString {
