@@ -73,6 +73,11 @@ func planSteps(v any) []builder.Step {
 
 var errAborted = errors.New("Execution was aborted")
 
+// keepsResults reports whether someone reads a registration's results: a
+// trigger's or hook's caller does; keyspace and stream events only count
+// errors.
+func keepsResults(r *builder.Registration) bool { return r.Reader == "CommandReader" }
+
 // runExecution runs e's plan on this execution thread (the engine's Runner).
 func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 	defer func() {
@@ -109,8 +114,8 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 		}
 		defer e.SetThread(0)
 		args := []any{e.Token, g.cfg.ProfileExecutions()}
-		if e.Registration != nil {
-			args = append(args, e.Payload)
+		if r := e.Registration; r != nil {
+			args = append(args, e.Payload, keepsResults(r))
 		}
 		v, err := t.Call("redisgears", "_run_execution", args...)
 		if err != nil {

@@ -168,7 +168,7 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 		}
 	}()
 	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
-		v, err := t.Call("redisgears", "_run_execution", r.Token, g.cfg.ProfileExecutions(), payload)
+		v, err := t.Call("redisgears", "_run_execution", r.Token, g.cfg.ProfileExecutions(), payload, keepsResults(r))
 		if err != nil {
 			return err
 		}
