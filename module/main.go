@@ -111,8 +111,8 @@ func onLoad(c Ctx, argv []string) error {
 	if C.gears_create_aux_type(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot create the data type that keeps registrations in the RDB")
 	}
-	if C.gears_subscribe_loading(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot subscribe to loading events")
+	if C.gears_subscribe_server_events(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot subscribe to loading and role events")
 	}
 	if C.gears_register_hook_filter(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot register the command filter of command hooks")

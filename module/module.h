@@ -36,7 +36,7 @@ int gears_create_aux_type(RedisModuleCtx *ctx);
 void gears_set_hooked(char **names, int n);
 int gears_register_hook_filter(RedisModuleCtx *ctx);
 int gears_command_has_key_prefix(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, const char *prefix, size_t plen);
-int gears_subscribe_loading(RedisModuleCtx *ctx);
+int gears_subscribe_server_events(RedisModuleCtx *ctx);
 const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len);
 void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
 gears_thread *gears_thread_state(void);

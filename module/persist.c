@@ -56,13 +56,16 @@ int gears_create_aux_type(RedisModuleCtx *ctx) {
     return rm.CreateDataType(ctx, "gears_rg1", 1, &tm) ? REDISMODULE_OK : REDISMODULE_ERR;
 }
 
-static void on_loading(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent, void *data) {
-    (void)eid;
+static void on_server_event(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent, void *data) {
     (void)data;
-    goLoadingEvent(ctx, (int)subevent);
+    goServerEvent(ctx, (int)eid.id, (int)subevent);
 }
 
-int gears_subscribe_loading(RedisModuleCtx *ctx) {
-    RedisModuleEvent ev = {REDISMODULE_EVENT_LOADING, 1};
-    return rm.SubscribeToServerEvent(ctx, ev, on_loading);
+// Server events gears follows: loading (registrations are replaced with the
+// dataset) and role changes (a promoted replica starts its stream readers).
+int gears_subscribe_server_events(RedisModuleCtx *ctx) {
+    RedisModuleEvent loading = {REDISMODULE_EVENT_LOADING, 1};
+    RedisModuleEvent role = {REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED, 1};
+    if (rm.SubscribeToServerEvent(ctx, loading, on_server_event) != REDISMODULE_OK) return REDISMODULE_ERR;
+    return rm.SubscribeToServerEvent(ctx, role, on_server_event);
 }

@@ -75,13 +75,24 @@ func goAuxLoad(p *C.char, n C.int) (rc C.int) {
 	return C.REDISMODULE_OK
 }
 
-//export goLoadingEvent
-func goLoadingEvent(ctx *C.RedisModuleCtx, sub C.int) {
+//export goServerEvent
+func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
 	defer func() {
 		if r := recover(); r != nil {
-			logPanic("loading", r)
+			logPanic("server event", r)
 		}
 	}()
+	if event == C.REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED {
+		if sub == C.REDISMODULE_SUBEVENT_REPLROLECHANGED_NOW_MASTER {
+			// A promoted replica processes what its streams have pending.
+			for _, r := range g.regs.List() {
+				if r.Reader == "StreamReader" {
+					startStreams(r)
+				}
+			}
+		}
+		return
+	}
 	switch sub {
 	case C.REDISMODULE_SUBEVENT_LOADING_RDB_START, C.REDISMODULE_SUBEVENT_LOADING_AOF_START, C.REDISMODULE_SUBEVENT_LOADING_REPL_START:
 		// The dataset is replaced: so are the registrations and sessions.

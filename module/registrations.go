@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gears/builder"
@@ -298,7 +299,12 @@ func cmdTrigger(c Ctx, argv []string) {
 		return
 	}
 	b := block(c, nil)
-	e := startEvent(r, payload)
+	var e *builder.Execution
+	if r.Inorder {
+		e = startInOrder(r, payload)
+	} else {
+		e = startEvent(r, payload)
+	}
 	go func() {
 		<-e.Done()
 		s := e.Snapshot()
@@ -306,6 +312,48 @@ func cmdTrigger(c Ctx, argv []string) {
 			replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
 		})
 	}()
+}
+
+// inOrder runs the executions of an `inorder` trigger one at a time, in the
+// order the triggers arrived.
+type inOrder struct {
+	mu      sync.Mutex
+	queue   []*builder.Execution
+	running bool
+}
+
+var inOrders sync.Map // *builder.Registration -> *inOrder
+
+func startInOrder(r *builder.Registration, payload any) *builder.Execution {
+	r.Triggered()
+	e := g.engine.CreateEvent(r, payload)
+	v, _ := inOrders.LoadOrStore(r, &inOrder{})
+	q := v.(*inOrder)
+	q.mu.Lock()
+	q.queue = append(q.queue, e)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		go q.drain()
+	}
+	return e
+}
+
+func (q *inOrder) drain() {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		e := q.queue[0]
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		g.engine.Start(e)
+		<-e.Done()
+	}
 }
 
 // A trigger replies with its first error, else with its results.

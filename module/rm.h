@@ -75,6 +75,8 @@ typedef struct {
     void *free_effort, *unlink, *copy, *defrag, *mem_usage2, *free_effort2, *unlink2, *copy2;
 } RedisModuleTypeMethods;
 
+#define REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED 0
+#define REDISMODULE_SUBEVENT_REPLROLECHANGED_NOW_MASTER 0
 #define REDISMODULE_EVENT_LOADING 3
 #define REDISMODULE_SUBEVENT_LOADING_RDB_START 0
 #define REDISMODULE_SUBEVENT_LOADING_AOF_START 1
