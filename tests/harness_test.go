@@ -89,7 +89,8 @@ func sharedPythonHome(t testing.TB) string {
 type serverConfig struct {
 	serverArgs []string
 	moduleArgs []string
-	ownHome    bool // let the module extract Python under its own dir
+	ownHome    bool   // let the module extract Python under its own dir
+	dir        string // data dir; a new temp dir when empty
 }
 
 type serverOpt func(*serverConfig)
@@ -104,6 +105,11 @@ func withModuleArgs(args ...string) serverOpt {
 	return func(c *serverConfig) { c.moduleArgs = append(c.moduleArgs, args...) }
 }
 
+// withDir runs the server on an existing data dir (a restart).
+func withDir(dir string) serverOpt {
+	return func(c *serverConfig) { c.dir = dir }
+}
+
 // withOwnPythonHome does not pass the shared PythonHomeDir.
 func withOwnPythonHome() serverOpt {
 	return func(c *serverConfig) { c.ownHome = true }
@@ -115,10 +121,25 @@ type server struct {
 	Dir    string
 	Addr   string
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	stderr *bytes.Buffer
-	mu     sync.Mutex // guards stderr
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	stderr  *bytes.Buffer
+	mu      sync.Mutex // guards stderr
+	stopped bool       // stopped on purpose by the test (Shutdown)
+}
+
+// Shutdown stops the server the way an operator does (SHUTDOWN, saving if
+// it is configured to), for tests that restart it.
+func (s *server) Shutdown(t testing.TB) {
+	t.Helper()
+	s.stopped = true
+	s.Client.Shutdown(bg()) // the connection drops: no reply to check
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		t.Errorf("redis-server did not shut down")
+		s.kill()
+	}
 }
 
 type lockedWriter struct {
@@ -154,7 +175,10 @@ func startServer(t testing.TB, opts ...serverOpt) *server {
 	if !cfg.ownHome {
 		moduleArgs = append([]string{"PythonHomeDir", sharedPythonHome(t)}, moduleArgs...)
 	}
-	dir := t.TempDir()
+	dir := cfg.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -265,6 +289,9 @@ func (s *server) kill() {
 
 func (s *server) stop(t testing.TB) {
 	defer s.Client.Close()
+	if s.stopped {
+		return
+	}
 	// Nobody asked it to stop yet: if it is gone or deaf now, it crashed or
 	// hangs, whatever the test itself checked.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
