@@ -62,10 +62,14 @@ static void on_server_event(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t 
 }
 
 // Server events gears follows: loading (registrations are replaced with the
-// dataset) and role changes (a promoted replica starts its stream readers).
+// dataset), role changes (a promoted replica starts its stream readers) and
+// forks (an AOF rewrite without RDB preamble needs the registrations again).
+// The fork event runs in the parent.
 int gears_subscribe_server_events(RedisModuleCtx *ctx) {
     RedisModuleEvent loading = {REDISMODULE_EVENT_LOADING, 1};
     RedisModuleEvent role = {REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED, 1};
+    RedisModuleEvent fork = {REDISMODULE_EVENT_FORK_CHILD, 1};
     if (rm.SubscribeToServerEvent(ctx, loading, on_server_event) != REDISMODULE_OK) return REDISMODULE_ERR;
+    if (rm.SubscribeToServerEvent(ctx, fork, on_server_event) != REDISMODULE_OK) return REDISMODULE_ERR;
     return rm.SubscribeToServerEvent(ctx, role, on_server_event);
 }

@@ -82,6 +82,12 @@ func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
 			logPanic("server event", r)
 		}
 	}()
+	if event == C.REDISMODULE_EVENT_FORK_CHILD {
+		if sub == C.REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
+			rewriteRegistrationsIntoAOF()
+		}
+		return
+	}
 	if event == C.REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED {
 		if sub == C.REDISMODULE_SUBEVENT_REPLROLECHANGED_NOW_MASTER {
 			// A promoted replica processes what its streams have pending.
@@ -158,6 +164,31 @@ func restoreSession(saved savedSession, replacing string) error {
 	t.restoring = 1 // commit without replicating again
 	defer func() { t.restoring = 0 }()
 	return commitRegistrations(sess, sr.regs, &pyExecuteArgs{id: saved.ID, upgrade: true, replaceWith: replacing})
+}
+
+// rewriteRegistrationsIntoAOF runs right after the fork of an AOF rewrite:
+// without an RDB preamble the rewritten file has no aux data, so every
+// session is written again as RG.INNERREGISTER into the new AOF increment
+// (Redis opened it before forking). Replicas get them too and restore the
+// same sessions again: a rewrite is rare enough.
+func rewriteRegistrationsIntoAOF() {
+	if g.regs.Len() == 0 {
+		return
+	}
+	info, err := call("INFO", "persistence")
+	if s, _ := info.(string); err != nil || !strings.Contains(s, "aof_rewrite_in_progress:1") {
+		return
+	}
+	if v, err := call("CONFIG", "GET", "aof-use-rdb-preamble"); err == nil {
+		if kv := asList(v); len(kv) == 2 && kv[1] == "yes" {
+			return // the aux data is in the preamble
+		}
+	}
+	for _, s := range g.sessions.List() {
+		if regs := g.regs.OfSession(s); len(regs) > 0 {
+			replicateSession(s, regs, "")
+		}
+	}
 }
 
 // Registrations reach replicas and the AOF as commands: RG.INNERREGISTER

@@ -152,3 +152,19 @@ func TestInorderTriggerRunsInArrivalOrder(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestRegistrationsSurviveAOFRewriteWithoutPreamble(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	args := withServerArgs("--appendonly", "yes", "--aof-use-rdb-preamble", "no", "--appendfsync", "always")
+	s := startServer(t, withDir(dir), args)
+	ids := registerPersisted(t, s)
+	// The rewritten AOF has no aux data: the registrations must be written again.
+	require.NoError(t, s.Client.BgRewriteAOF(bg()).Err())
+	eventually(t, 10*time.Second, func() bool {
+		p := infoFields(t, s.Client, "persistence")
+		return p["aof_rewrite_in_progress"] == "0" && p["aof_rewrite_scheduled"] == "0" && p["aof_last_bgrewrite_status"] == "ok"
+	}, "the AOF rewrite finishes")
+	s.Shutdown(t)
+	requireRestored(t, startServer(t, withDir(dir), args), ids)
+}
