@@ -131,6 +131,8 @@ type Interp struct {
 	tsMu    sync.Mutex
 	cache   map[uint64]*cachedState
 	orphans []*C.PyThreadState // of threads that ended; deleted at Close
+
+	funcs map[string]*C.PyObject // see Thread.function; under the GIL
 }
 
 type cachedState struct {
@@ -202,6 +204,10 @@ func (i *Interp) Close() {
 	i.attached.Wait()
 	ts := C.w_PyThreadState_New(i.state)
 	C.w_PyEval_RestoreThread(ts)
+	for _, f := range i.funcs {
+		C.w_Py_DecRef(f)
+	}
+	i.funcs = nil
 	// Py_EndInterpreter wants its thread state to be the only one left.
 	i.tsMu.Lock()
 	for _, c := range i.cache {
@@ -426,15 +432,9 @@ func recoverTo(where string) {
 // Call calls function name of module (already imported) with args converted
 // from Go, and converts its result back (see HostFunc for the types).
 func (t *Thread) Call(module, name string, args ...any) (any, error) {
-	d, err := t.ModuleDict(module)
+	f, err := t.function(module, name)
 	if err != nil {
 		return nil, err
-	}
-	cname := C.CString(name)
-	f := C.w_PyDict_GetItemString(d.p, cname)
-	C.free(unsafe.Pointer(cname))
-	if f == nil {
-		return nil, fmt.Errorf("%s.%s does not exist", module, name)
 	}
 	tuple := C.w_PyTuple_New(C.Py_ssize_t(len(args)))
 	for i, a := range args {
@@ -452,6 +452,32 @@ func (t *Thread) Call(module, name string, args ...any) (any, error) {
 	}
 	defer C.w_Py_DecRef(r)
 	return toGo(r)
+}
+
+// function finds module.name, remembering it per interpreter: hot paths
+// call the same few functions for every event. The cache is used only with
+// the interpreter's GIL held, which serializes it.
+func (t *Thread) function(module, name string) (*C.PyObject, error) {
+	key := module + "." + name
+	if f, ok := t.interp.funcs[key]; ok {
+		return f, nil
+	}
+	d, err := t.ModuleDict(module)
+	if err != nil {
+		return nil, err
+	}
+	cname := C.CString(name)
+	f := C.w_PyDict_GetItemString(d.p, cname)
+	C.free(unsafe.Pointer(cname))
+	if f == nil {
+		return nil, fmt.Errorf("%s does not exist", key)
+	}
+	C.w_Py_IncRef(f) // kept for the interpreter's life
+	if t.interp.funcs == nil {
+		t.interp.funcs = map[string]*C.PyObject{}
+	}
+	t.interp.funcs[key] = f
+	return f, nil
 }
 
 // ThreadID is the calling OS thread's Python thread identifier.

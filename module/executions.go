@@ -113,11 +113,13 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			return errAborted
 		}
 		defer e.SetThread(0)
-		args := []any{e.Token, g.cfg.ProfileExecutions()}
+		var v any
+		var err error
 		if r := e.Registration; r != nil {
-			args = append(args, e.Payload, keepsResults(r))
+			v, err = callEvent(t, r, e.Payload)
+		} else {
+			v, err = t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
 		}
-		v, err := t.Call("redisgears", "_run_execution", args...)
 		if err != nil {
 			return err
 		}

@@ -169,7 +169,7 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 		}
 	}()
 	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
-		v, err := t.Call("redisgears", "_run_execution", r.Token, g.cfg.ProfileExecutions(), payload, keepsResults(r))
+		v, err := callEvent(t, r, payload)
 		if err != nil {
 			return err
 		}
@@ -263,6 +263,17 @@ func globOf(prefix string) string {
 		return prefix
 	}
 	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(prefix)
+}
+
+// callEvent runs a registration's plan on one event in Python. Most events
+// take the brief path: no results, no profile, and None back when all went
+// well.
+func callEvent(t *interp.Thread, r *builder.Registration, payload any) (any, error) {
+	profile := g.cfg.ProfileExecutions()
+	if profile || keepsResults(r) {
+		return t.Call("redisgears", "_run_execution", r.Token, profile, payload, keepsResults(r))
+	}
+	return t.Call("redisgears", "_run_event", r.Token, payload)
 }
 
 // startEvent queues a registration's execution on an execution thread.

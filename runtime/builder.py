@@ -671,6 +671,14 @@ class _StreamBatch:
         return [len(self.entries), lag, done]
 
 
+def _run_event(token, payload):
+    """A registration's execution on one event when nobody reads its results
+    and nothing is profiled: None when it went well, else its errors (the
+    common case crosses back to the host as one object)."""
+    out = _run_execution(token, False, payload, False)
+    return None if not out[1] and len(out) == 5 else out
+
+
 def _run_execution(token, profile, payload=None, keep_results=True):
     """Runs plan `token` (a registration's, on the event `payload`, when
     payload is given); returns [results, errors, total_ms, read_ms, step_ms]
