@@ -113,13 +113,12 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			return errAborted
 		}
 		defer e.SetThread(0)
-		var v any
-		var err error
 		if r := e.Registration; r != nil {
-			v, err = callEvent(t, r, e.Payload)
-		} else {
-			v, err = t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
+			var err error
+			out, err = callEvent(t, r, e.Payload)
+			return err
 		}
+		v, err := t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
 		if err != nil {
 			return err
 		}
@@ -140,10 +139,7 @@ func outcome(v any) builder.Outcome {
 		return o
 	}
 	o.Results, _ = f[0].([]any)
-	for _, e := range asList(f[1]) {
-		s, _ := e.(string)
-		o.Errors = append(o.Errors, s)
-	}
+	o.Errors = errorTexts(f[1])
 	o.Total = ms(f[2])
 	o.Read = ms(f[3])
 	for _, d := range asList(f[4]) {

@@ -169,12 +169,8 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 		}
 	}()
 	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
-		v, err := callEvent(t, r, payload)
-		if err != nil {
-			return err
-		}
-		out = outcome(v)
-		return nil
+		out, err = callEvent(t, r, payload)
+		return err
 	})
 	return out, err
 }
@@ -265,15 +261,36 @@ func globOf(prefix string) string {
 	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(prefix)
 }
 
-// callEvent runs a registration's plan on one event in Python. Most events
-// take the brief path: no results, no profile, and None back when all went
-// well.
-func callEvent(t *interp.Thread, r *builder.Registration, payload any) (any, error) {
+// callEvent runs a registration's plan on one event in Python. Unless it is
+// profiled or a stream batch, it takes the short path (_run_event): no
+// timings, and no results unless a trigger's caller reads them.
+func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.Outcome, error) {
 	profile := g.cfg.ProfileExecutions()
-	if profile || keepsResults(r) {
-		return t.Call("redisgears", "_run_execution", r.Token, profile, payload, keepsResults(r))
+	if profile || r.Reader == "StreamReader" {
+		v, err := t.Call("redisgears", "_run_execution", r.Token, profile, payload, keepsResults(r))
+		return outcome(v), err
 	}
-	return t.Call("redisgears", "_run_event", r.Token, payload)
+	v, err := t.Call("redisgears", "_run_event", r.Token, payload, keepsResults(r))
+	if err != nil {
+		return builder.Outcome{}, err
+	}
+	var o builder.Outcome
+	if l := asList(v); keepsResults(r) && len(l) == 2 {
+		o.Results, _ = l[0].([]any)
+		o.Errors = errorTexts(l[1])
+	} else {
+		o.Errors = errorTexts(v)
+	}
+	return o, nil
+}
+
+func errorTexts(v any) []string {
+	var out []string
+	for _, e := range asList(v) {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 // startEvent queues a registration's execution on an execution thread.

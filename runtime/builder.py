@@ -671,12 +671,33 @@ class _StreamBatch:
         return [len(self.entries), lag, done]
 
 
-def _run_event(token, payload):
-    """A registration's execution on one event when nobody reads its results
-    and nothing is profiled: None when it went well, else its errors (the
+def _run_event(token, payload, keep_results):
+    """A KeysReader or CommandReader registration's execution on one event,
+    not profiled: the short path of _run_execution, without timings. Returns
+    [results, errors] when results are kept, else the errors or None (the
     common case crosses back to the host as one object)."""
-    out = _run_execution(token, False, payload, False)
-    return None if not out[1] and len(out) == 5 else out
+    plan = _registered[token]
+    errors = []
+    results = []
+    try:
+        try:
+            it = iter(_event_records(plan, payload)[0])
+            for kind, *fns in plan.steps:
+                it = _STEPS[kind](it, errors, *fns)
+            if keep_results:
+                results = [_to_reply(r) for r in it]
+            else:
+                for r in it:
+                    pass
+        except GearsError as e:
+            errors.append(str(e))
+        except Exception as e:
+            errors.append(_error_text(e))
+    except GearsForceStopped:
+        errors.append('Execution was aborted')
+    if keep_results:
+        return [results, errors]
+    return errors or None
 
 
 def _run_execution(token, profile, payload=None, keep_results=True):
