@@ -3,6 +3,7 @@ package builder
 import (
 	"container/list"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -60,7 +61,7 @@ func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc 
 // CreateEvent registers the execution of registration r on one event; it is
 // listed (as registered) until evicted beyond MaxExecutionsPerRegistration.
 func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
-	return en.create(r.Session, r.Token, append([]Step(nil), r.Steps...), r.Desc, true, r, payload)
+	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload) // steps shared until profiled
 }
 
 func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any) *Execution {
@@ -137,7 +138,7 @@ func (en *Engine) NextID() string {
 
 func (en *Engine) nextIDLocked() string {
 	en.seq++
-	return fmt.Sprintf("%s-%d", en.shardID, en.seq)
+	return en.shardID + "-" + strconv.FormatInt(en.seq, 10)
 }
 
 // evictLocked drops the oldest finished executions of r's class (r's own,
@@ -214,9 +215,12 @@ func (en *Engine) execute(e *Execution) {
 		e.errors = []string{err.Error()}
 	} else {
 		e.results, e.errors, e.total, e.read = out.Results, out.Errors, out.Total, out.Read
-		for i := range e.steps {
-			if i < len(out.Steps) {
-				e.steps[i].Duration = out.Steps[i]
+		if len(out.Steps) > 0 {
+			e.steps = append([]Step(nil), e.steps...) // may be a registration's, shared
+			for i := range e.steps {
+				if i < len(out.Steps) {
+					e.steps[i].Duration = out.Steps[i]
+				}
 			}
 		}
 	}

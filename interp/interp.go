@@ -132,8 +132,10 @@ type Interp struct {
 	cache   map[uint64]*cachedState
 	orphans []*C.PyThreadState // of threads that ended; deleted at Close
 
-	funcs map[string]*C.PyObject // see Thread.function; under the GIL
+	funcs map[funcKey]*C.PyObject // see Thread.function; under the GIL
 }
+
+type funcKey struct{ module, name string }
 
 type cachedState struct {
 	ts   *C.PyThreadState
@@ -458,7 +460,7 @@ func (t *Thread) Call(module, name string, args ...any) (any, error) {
 // call the same few functions for every event. The cache is used only with
 // the interpreter's GIL held, which serializes it.
 func (t *Thread) function(module, name string) (*C.PyObject, error) {
-	key := module + "." + name
+	key := funcKey{module, name}
 	if f, ok := t.interp.funcs[key]; ok {
 		return f, nil
 	}
@@ -470,11 +472,11 @@ func (t *Thread) function(module, name string) (*C.PyObject, error) {
 	f := C.w_PyDict_GetItemString(d.p, cname)
 	C.free(unsafe.Pointer(cname))
 	if f == nil {
-		return nil, fmt.Errorf("%s does not exist", key)
+		return nil, fmt.Errorf("%s.%s does not exist", module, name)
 	}
 	C.w_Py_IncRef(f) // kept for the interpreter's life
 	if t.interp.funcs == nil {
-		t.interp.funcs = map[string]*C.PyObject{}
+		t.interp.funcs = map[funcKey]*C.PyObject{}
 	}
 	t.interp.funcs[key] = f
 	return f, nil
