@@ -402,7 +402,7 @@ func newReport(t *testing.T, name string) *report {
 	fmt.Fprintf(&r.b, "redis:     %s\n", strings.TrimSpace(string(version)))
 	so := modulePath(t)
 	if st, err := os.Stat(so); err == nil {
-		fmt.Fprintf(&r.b, "module:    %s (%d bytes, built %s)\n", so, st.Size(), st.ModTime().UTC().Format(time.RFC3339))
+		fmt.Fprintf(&r.b, "module:    %s (%d bytes, built %s)\n", filepath.Base(so), st.Size(), st.ModTime().UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(&r.b, "reproduce: GEARS_BENCH=1 go test -count=1 -run '%s$' -v -timeout 30m ./bench/   (from the repo root)\n\n", t.Name())
 	return r
