@@ -26,12 +26,13 @@ type Engine struct {
 	maxPerReg func() int64 // MaxExecutionsPerRegistration
 	threads   func(func()) // runs a function on a locked OS thread
 
-	mu    sync.Mutex
-	seq   int64
-	byID  map[string]*Execution
-	kept  *list.List                   // of *Execution, oldest first: RG.DUMPEXECUTIONS
-	class map[*Registration]*list.List // the same per registration (nil: run()s), for eviction
-	queue chan *Execution
+	mu     sync.Mutex
+	seq    int64
+	byID   map[string]*Execution
+	kept   *list.List                   // of *Execution, oldest first: RG.DUMPEXECUTIONS
+	class  map[*Registration]*list.List // the same per registration (nil: run()s), for eviction
+	events int                          // event executions alive (not in byID)
+	queue  chan *Execution
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
@@ -72,7 +73,13 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 	}
 	en.mu.Lock()
 	e.ID = en.nextIDLocked()
-	en.byID[e.ID] = e
+	if r == nil {
+		en.byID[e.ID] = e
+	} else {
+		// An event's execution is found through the kept list (getLocked):
+		// indexing each one costs the main thread more than the rare lookup.
+		en.events++
+	}
 	var evicted []*Execution
 	if kept {
 		e.elem = en.kept.PushBack(e)
@@ -164,6 +171,9 @@ func (en *Engine) evictLocked(r *Registration) []*Execution {
 
 // forgetLocked removes e from the engine's maps and lists.
 func (en *Engine) forgetLocked(e *Execution) {
+	if e.Registration != nil {
+		en.events--
+	}
 	delete(en.byID, e.ID)
 	if e.elem != nil {
 		en.kept.Remove(e.elem)
@@ -250,8 +260,19 @@ func (e *Execution) RunsOn(id uint64) bool {
 func (en *Engine) Get(id string) (*Execution, bool) {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	e, ok := en.byID[id]
-	return e, ok
+	return en.getLocked(id)
+}
+
+func (en *Engine) getLocked(id string) (*Execution, bool) {
+	if e, ok := en.byID[id]; ok {
+		return e, true
+	}
+	for el := en.kept.Front(); el != nil; el = el.Next() {
+		if e := el.Value.(*Execution); e.ID == id {
+			return e, true
+		}
+	}
+	return nil, false
 }
 
 // List is the kept executions, oldest first.
@@ -269,13 +290,13 @@ func (en *Engine) List() []*Execution {
 func (en *Engine) Len() int {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	return len(en.byID)
+	return len(en.byID) + en.events
 }
 
 // Drop forgets a finished execution and releases its session reference.
 func (en *Engine) Drop(id string) error {
 	en.mu.Lock()
-	e, ok := en.byID[id]
+	e, ok := en.getLocked(id)
 	if !ok {
 		en.mu.Unlock()
 		return fmt.Errorf("execution plan does not exist")
