@@ -32,7 +32,8 @@ type Engine struct {
 	kept   *list.List                   // of *Execution, oldest first: RG.DUMPEXECUTIONS
 	class  map[*Registration]*list.List // the same per registration (nil: run()s), for eviction
 	events int                          // event executions alive (not in byID)
-	queue  chan *Execution
+	queue  []*Execution                 // waiting for a worker; unbounded: Start never blocks
+	ready  *sync.Cond                   // signalled when queue grows, with mu
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
@@ -44,8 +45,8 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 		byID:  map[string]*Execution{},
 		kept:  list.New(),
 		class: map[*Registration]*list.List{},
-		queue: make(chan *Execution, 1<<20),
 	}
+	en.ready = sync.NewCond(&en.mu)
 	for range workers {
 		spawn(en.worker)
 	}
@@ -186,12 +187,31 @@ func (en *Engine) forgetLocked(e *Execution) {
 	}
 }
 
-// Start queues e for an execution thread.
-func (en *Engine) Start(e *Execution) { en.queue <- e }
+// Start queues e for an execution thread. It never blocks: it is called on
+// the Redis main thread, which the execution threads may wait for.
+func (en *Engine) Start(e *Execution) {
+	en.mu.Lock()
+	en.queue = append(en.queue, e)
+	en.mu.Unlock()
+	en.ready.Signal()
+}
+
+// next waits for a queued execution.
+func (en *Engine) next() *Execution {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	for len(en.queue) == 0 {
+		en.ready.Wait()
+	}
+	e := en.queue[0]
+	en.queue[0] = nil
+	en.queue = en.queue[1:]
+	return e
+}
 
 func (en *Engine) worker() {
-	for e := range en.queue {
-		en.execute(e)
+	for {
+		en.execute(en.next())
 	}
 }
 

@@ -143,3 +143,26 @@ func TestMaxExecutionsEvictsOldestFinished(t *testing.T) {
 	_, ok := en.Get(ids[0])
 	assert.False(t, ok)
 }
+
+// The Redis main thread queues event executions while holding the lock the
+// execution threads may wait for: Start must never block, however long the
+// queue.
+func TestStartNeverBlocks(t *testing.T) {
+	release := make(chan struct{})
+	en := newTestEngine(t, 1, 10, func(*Execution) (Outcome, error) { <-release; return Outcome{}, nil })
+	sess := session.New("s", "", nil)
+	done := make(chan struct{})
+	go func() {
+		for i := range 300000 {
+			en.Start(en.Create(sess, int64(i), nil, "", false))
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Start blocked while the execution threads were busy")
+	}
+	close(release)
+	require.Eventually(t, func() bool { return en.Len() == 0 }, 30*time.Second, 10*time.Millisecond)
+}
