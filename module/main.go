@@ -108,6 +108,9 @@ func onLoad(c Ctx, argv []string) error {
 	if err := registerCommands(c); err != nil {
 		return err
 	}
+	if C.gears_create_te_type(c.p) != C.REDISMODULE_OK {
+		return errors.New("cannot create the data type of time events")
+	}
 	if C.gears_create_aux_type(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot create the data type that keeps registrations in the RDB")
 	}

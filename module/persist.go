@@ -39,7 +39,7 @@ func saveSnapshot() {
 	st := savedState{Seq: g.engine.Seq()}
 	for _, s := range g.sessions.List() {
 		regs := g.regs.OfSession(s)
-		if len(regs) == 0 {
+		if len(regs) == 0 && s.Kept() == 0 {
 			continue
 		}
 		saved := savedSession{ID: s.ID, Desc: s.Description, User: s.User, Script: s.Script}

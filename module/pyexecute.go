@@ -183,7 +183,7 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	}
 	old, upgrading := g.sessions.Get(oldID)
 	upgrading = upgrading && (a.upgrade || a.replaceWith != "")
-	if len(regs) == 0 && !upgrading {
+	if len(regs) == 0 && !upgrading && sess.Kept() == 0 {
 		return nil
 	}
 	var replacing []*builder.Registration
@@ -202,7 +202,7 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 			forget(r)
 		}
 	}
-	if len(regs) > 0 {
+	if len(regs) > 0 || sess.Kept() > 0 {
 		g.sessions.Add(sess)
 	}
 	saveSnapshot()

@@ -43,6 +43,10 @@ func commandArgs(cmd string, args []string) (*C.char, **C.RedisModuleString, C.s
 	return C.CString(cmd), &argv[0], C.size_t(len(args)) // Go memory holding only C pointers: allowed to pass
 }
 
+// cStringData points at s's bytes for a C call that copies them (s must
+// not be empty).
+func cStringData(s string) *C.char { return (*C.char)(unsafe.Pointer(unsafe.StringData(s))) }
+
 func cString(s string) *C.RedisModuleString {
 	if s == "" {
 		return C.w_CreateString(nil, 0)

@@ -27,6 +27,7 @@
 
 #define REDISMODULE_POSTPONED_ARRAY_LEN -1
 #define REDISMODULE_READ (1 << 0)
+#define REDISMODULE_WRITE (1 << 1)
 
 #define REDISMODULE_NOTIFY_KEY_MISS (1 << 11)
 #define REDISMODULE_NOTIFY_ALL 0x27FC /* generic..stream, module: as redismodule.h's ALL */
@@ -147,7 +148,13 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(int, CommandFilterArgsCount, (RedisModuleCommandFilterCtx *))                            \
     X(const RedisModuleString *, CommandFilterArgGet, (RedisModuleCommandFilterCtx *, int))    \
     X(int, CommandFilterArgInsert, (RedisModuleCommandFilterCtx *, int, RedisModuleString *))  \
-    X(int *, GetCommandKeys, (RedisModuleCtx *, RedisModuleString **, int, int *))
+    X(int *, GetCommandKeys, (RedisModuleCtx *, RedisModuleString **, int, int *))              \
+    X(int, ModuleTypeSetValue, (RedisModuleKey *, RedisModuleType *, void *))                  \
+    X(RedisModuleType *, ModuleTypeGetType, (RedisModuleKey *))                                \
+    X(void *, ModuleTypeGetValue, (RedisModuleKey *))                                          \
+    X(void, SaveSigned, (RedisModuleIO *, int64_t))                                            \
+    X(int64_t, LoadSigned, (RedisModuleIO *))                                                  \
+    X(void *, Alloc, (size_t))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

@@ -1,49 +1,99 @@
 package main
 
+/*
+#include "module.h"
+*/
+import "C"
+
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"gears/interp"
+	"gears/session"
 )
+
+var timerIDs atomic.Int64
 
 // hostRegisterTimer is registerTE's host half: callback `token` of the
 // calling session runs every `seconds` seconds on a Python thread, never
-// overlapping itself, until it raises. The timer keeps the session alive.
+// overlapping itself, until it raises. With a key name the event is kept in
+// that key (saved with the data, stopped by deleting it); False when the key
+// exists already. The timer keeps the session alive.
 func hostRegisterTimer(c *interp.Call) (any, error) {
 	sess := sessionOf(c.Interp)
-	token, _ := c.Args[0].(int64)
-	seconds, _ := c.Args[1].(int64)
-	if sess == nil {
+	if sess == nil || len(c.Args) < 3 {
 		return nil, errors.New("registerTE is not available here")
 	}
-	if seconds < 1 {
-		seconds = 1
+	token, _ := c.Args[0].(int64)
+	seconds := max(int64Of(c.Args[1]), 1)
+	key, keyed := c.Args[2].(string)
+	var id int64
+	if keyed {
+		for id = timerIDs.Add(1); C.gears_te_claim(C.int64_t(id)) == 0; id = timerIDs.Add(1) {
+		}
+		restoring := C.gears_thread_state().restoring
+		t := C.gears_thread_state()
+		locked := C.gears_lock(t)
+		ok := C.gears_te_create(cStringData(key), C.size_t(len(key)), C.int64_t(seconds), C.int64_t(id), restoring) == 1
+		C.gears_unlock(t, locked)
+		if !ok {
+			C.gears_te_release(C.int64_t(id))
+			return false, nil
+		}
+		sess.Keep(1)
 	}
 	sess.Hold()
-	go func() {
-		defer sess.Release(g.threads.Go)
-		for {
-			time.Sleep(time.Duration(seconds) * time.Second)
-			keep := make(chan bool, 1)
-			g.threads.Go(func() {
-				ok := false
-				defer func() {
-					if r := recover(); r != nil {
-						logPanic("time event", r)
-					}
-					keep <- ok
-				}()
-				withInterp(sess.Interp, func(t *interp.Thread) error {
-					v, err := t.Call("redisgears", "_fire_timer", token)
-					ok = err == nil && v == true
-					return nil
-				})
-			})
-			if !<-keep {
-				return
+	go runTimer(sess, token, time.Duration(seconds)*time.Second, id)
+	return true, nil
+}
+
+// runTimer fires a time event until it stops: its callback raised, or its
+// key (id != 0) was deleted. It fires on masters only.
+func runTimer(sess *session.Session, token int64, period time.Duration, id int64) {
+	defer func() {
+		if id != 0 {
+			C.gears_te_release(C.int64_t(id))
+			if sess.Keep(-1) == 0 && len(g.regs.OfSession(sess)) == 0 {
+				g.sessions.Remove(sess)
 			}
+			saveSnapshot()
 		}
+		sess.Release(g.threads.Go)
 	}()
-	return nil, nil
+	for {
+		time.Sleep(period)
+		if id != 0 && C.gears_te_alive(C.int64_t(id)) == 0 {
+			return
+		}
+		if !isMaster() {
+			continue
+		}
+		keep := make(chan bool, 1)
+		g.threads.Go(func() {
+			ok := false
+			defer func() {
+				if r := recover(); r != nil {
+					logPanic("time event", r)
+				}
+				keep <- ok
+			}()
+			withInterp(sess.Interp, func(t *interp.Thread) error {
+				v, err := t.Call("redisgears", "_fire_timer", token)
+				ok = err == nil && v == true
+				return nil
+			})
+		})
+		if !<-keep {
+			return
+		}
+	}
+}
+
+func isMaster() bool {
+	t := C.gears_thread_state()
+	locked := C.gears_lock(t)
+	defer C.gears_unlock(t, locked)
+	return C.gears_is_master() == 1
 }

@@ -76,11 +76,14 @@ def flat_error(msg):
 
 
 _timers = {}
+_timer_count = 0
 
 
 def registerTE(*args):
     """registerTE(seconds, callback[, keyName]): calls callback() every
-    `seconds` seconds in this session until it raises."""
+    `seconds` seconds in this session until it raises. With a key name the
+    event is kept in that key (saved with the data; deleting the key stops
+    it) and False is returned when the key exists already."""
     if len(args) < 2 or len(args) > 3:
         raise GearsError('not enough arguments for time event')
     seconds, callback = args[0], args[1]
@@ -89,12 +92,13 @@ def registerTE(*args):
         raise GearsError('time argument must be a long')
     if not callable(callback) or isinstance(callback, type):
         raise GearsError('callback must be a function')
-    if key is not None:
-        raise GearsError('registerTE with a key name (a persisted time event) is not supported yet')
-    token = len(_timers) + 1
+    if key is not None and not isinstance(key, str):
+        raise GearsError('key name must be a string')
+    global _timer_count
+    _timer_count += 1
+    token = _timer_count
     _timers[token] = callback
-    _gears.register_timer(token, seconds)
-    return True
+    return _gears.register_timer(token, seconds, key)
 
 
 def _fire_timer(token):

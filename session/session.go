@@ -21,9 +21,17 @@ type Session struct {
 	Interp      *interp.Interp
 
 	refs  atomic.Int32
+	kept  atomic.Int32 // things saved with the data besides registrations (keyed time events)
 	mu    sync.Mutex
 	onEnd []func()
 }
+
+// Keep counts things of the session saved with the data (n = +1 or -1);
+// it returns the count.
+func (s *Session) Keep(n int32) int32 { return s.kept.Add(n) }
+
+// Kept is that count.
+func (s *Session) Kept() int32 { return s.kept.Load() }
 
 // New returns a session holding one reference (the caller's).
 func New(id, desc string, it *interp.Interp) *Session {

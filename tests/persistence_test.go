@@ -168,3 +168,35 @@ func TestRegistrationsSurviveAOFRewriteWithoutPreamble(t *testing.T) {
 	s.Shutdown(t)
 	requireRestored(t, startServer(t, withDir(dir), args), ids)
 }
+
+func TestKeyedTimeEventSurvivesRestartAndStopsWithItsKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startServer(t, withDir(dir))
+	requirePyOK(t, s.Client, py(
+		"def tick():",
+		"    execute('incr', 'ticks')",
+		"execute('set', 'first', str(registerTE(1, tick, 'timeEvent')))",
+		"execute('set', 'second', str(registerTE(1, tick, 'timeEvent')))"))
+	assert.Equal(t, []any{"True", "False"}, s.Client.MGet(bg(), "first", "second").Val(), "a taken key name is refused")
+	eventually(t, 5*time.Second, func() bool { return s.Client.Get(bg(), "ticks").Val() >= "1" })
+	assert.Equal(t, "gears_te1", s.Client.Type(bg(), "timeEvent").Val())
+	require.NoError(t, s.Client.Save(bg()).Err())
+	s.Shutdown(t)
+
+	s = startServer(t, withDir(dir))
+	before, _ := s.Client.Get(bg(), "ticks").Int()
+	eventually(t, 5*time.Second, func() bool {
+		n, _ := s.Client.Get(bg(), "ticks").Int()
+		return n > before
+	}, "the time event runs again after the restart")
+	assert.Equal(t, "True", getKey(t, s.Client, "first"), "restoring does not repeat the script's writes")
+
+	require.NoError(t, s.Client.Del(bg(), "timeEvent").Err())
+	time.Sleep(1500 * time.Millisecond) // a tick may be under way
+	stopped, _ := s.Client.Get(bg(), "ticks").Int()
+	time.Sleep(2500 * time.Millisecond)
+	n, _ := s.Client.Get(bg(), "ticks").Int()
+	assert.Equal(t, stopped, n, "deleting the key stops the time event")
+	eventually(t, 5*time.Second, func() bool { return infoRG(t, s.Client, "rg_sessions") == 0 }, "and its session ends")
+}
