@@ -559,6 +559,14 @@ class _Plan:
         self.kwargs = kwargs
         self.steps = steps
 
+    def unread_steps(self):
+        """The steps without the trailing str() conversion and collect, which
+        only shape results nobody reads (a keyspace event's)."""
+        steps = self.steps
+        while steps and (steps[-1][0] == 'collect' or (steps[-1][0] == 'map' and steps[-1][1] is _to_str)):
+            steps = steps[:-1]
+        return steps
+
     def describe(self):
         """[type, name, arg] per step, reader first: what RG.GETEXECUTION shows."""
         out = [['reader', self.reader, self.arg if isinstance(self.arg, str) else _name(self.arg)]]
@@ -679,10 +687,11 @@ def _run_event(token, payload, keep_results):
     plan = _registered[token]
     errors = []
     results = []
+    steps = plan.steps if keep_results else plan.unread_steps()
     try:
         try:
             it = iter(_event_records(plan, payload)[0])
-            for kind, *fns in plan.steps:
+            for kind, *fns in steps:
                 it = _STEPS[kind](it, errors, *fns)
             if keep_results:
                 results = [_to_reply(r) for r in it]
