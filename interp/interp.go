@@ -204,6 +204,7 @@ func (i *Interp) Close() {
 		return
 	}
 	i.attached.Wait()
+	C.py_ensure_thread() // so ts is not this thread's PyGILState binding
 	ts := C.w_PyThreadState_New(i.state)
 	C.w_PyEval_RestoreThread(ts)
 	for _, f := range i.funcs {
@@ -229,6 +230,7 @@ func (i *Interp) Close() {
 // it ends: its kept thread states are never used again (another thread may
 // get its id), and are deleted with their interpreters.
 func ForgetThread() {
+	defer C.py_forget_thread()
 	tid := ThreadID()
 	registry.Range(func(_, v any) bool {
 		i := v.(*Interp)
@@ -265,6 +267,7 @@ func (i *Interp) Attach() *Thread {
 	if cur := C.w_PyThreadState_GetUnchecked(); cur != nil {
 		t.prev = C.w_PyEval_SaveThread()
 	}
+	C.py_ensure_thread()
 	tid := ThreadID()
 	i.tsMu.Lock()
 	if i.cache == nil {

@@ -198,10 +198,28 @@ void py_set_main(PyThreadState *ts) {
     main_ts = ts;
 }
 
+// Gives the calling thread its own thread state of the main interpreter, kept
+// for the thread's life. The first thread state made on a thread is the one
+// CPython binds to the thread (PyGILState); it must never be one that another
+// thread deletes (a sub-interpreter's, deleted when it closes), or that
+// binding would dangle.
+void py_ensure_thread(void) {
+    if (!main_ts) main_ts = py.PyThreadState_New(main_interp);
+}
+
+// Before a thread that called py_ensure_thread ends (not attached anywhere).
+void py_forget_thread(void) {
+    if (!main_ts) return;
+    py.PyEval_RestoreThread(main_ts);
+    py.PyThreadState_Clear(main_ts);
+    py.PyThreadState_DeleteCurrent();
+    main_ts = NULL;
+}
+
 // Creates an interpreter from the calling thread: takes the main GIL, which
 // Py_NewInterpreterFromConfig hands over to the new interpreter's GIL.
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg) {
-    if (!main_ts) main_ts = py.PyThreadState_New(main_interp);
+    py_ensure_thread();
     py.PyEval_RestoreThread(main_ts);
     if (py_new_interp(shared_gil, out, errmsg) != 0) {
         py.PyEval_SaveThread(); // main_ts is current again
