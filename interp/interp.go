@@ -43,8 +43,9 @@ type Object struct{ p *C.PyObject }
 func (o Object) IsNil() bool { return o.p == nil }
 
 var (
-	home    string
-	version string
+	home       string
+	version    string
+	mainThread atomic.Uint64 // the thread that initialized Python
 )
 
 // Init loads libpython from pyHome and initializes the main interpreter on
@@ -85,6 +86,7 @@ func Init(pyHome string) error {
 	}
 	ts := C.w_PyEval_SaveThread()
 	C.py_set_main(ts)
+	mainThread.Store(ThreadID())
 	home = pyHome
 	return nil
 }
@@ -126,8 +128,11 @@ type Interp struct {
 	// Owner is free for the layer above (the session that uses it).
 	Owner atomic.Value
 
-	// Thread states kept per OS thread between attaches: making one costs
-	// CPython a walk of /proc/self/maps on the main thread (stack limits).
+	// Thread states kept between attaches on the thread that initialized
+	// Python (Redis's main thread): making one there costs CPython a walk of
+	// /proc/self/maps (its stack limits). Other threads make and delete one
+	// per attach: a thread state deleted by another thread (this
+	// interpreter's closer) proved unsafe under load.
 	tsMu    sync.Mutex
 	cache   map[uint64]*cachedState
 	orphans []*C.PyThreadState // of threads that ended; deleted at Close
@@ -204,7 +209,6 @@ func (i *Interp) Close() {
 		return
 	}
 	i.attached.Wait()
-	C.py_ensure_thread() // so ts is not this thread's PyGILState binding
 	ts := C.w_PyThreadState_New(i.state)
 	C.w_PyEval_RestoreThread(ts)
 	for _, f := range i.funcs {
@@ -230,7 +234,6 @@ func (i *Interp) Close() {
 // it ends: its kept thread states are never used again (another thread may
 // get its id), and are deleted with their interpreters.
 func ForgetThread() {
-	defer C.py_forget_thread()
 	tid := ThreadID()
 	registry.Range(func(_, v any) bool {
 		i := v.(*Interp)
@@ -267,7 +270,6 @@ func (i *Interp) Attach() *Thread {
 	if cur := C.w_PyThreadState_GetUnchecked(); cur != nil {
 		t.prev = C.w_PyEval_SaveThread()
 	}
-	C.py_ensure_thread()
 	tid := ThreadID()
 	i.tsMu.Lock()
 	if i.cache == nil {
@@ -275,6 +277,8 @@ func (i *Interp) Attach() *Thread {
 	}
 	c := i.cache[tid]
 	switch {
+	case tid != mainThread.Load(): // a thread state per attach, deleted by its own thread
+		t.ts = C.w_PyThreadState_New(i.state)
 	case c != nil && !c.busy:
 		c.busy = true
 		t.cached, t.ts = c, c.ts
