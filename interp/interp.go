@@ -133,9 +133,8 @@ type Interp struct {
 	// /proc/self/maps (its stack limits). Other threads make and delete one
 	// per attach: a thread state deleted by another thread (this
 	// interpreter's closer) proved unsafe under load.
-	tsMu    sync.Mutex
-	cache   map[uint64]*cachedState
-	orphans []*C.PyThreadState // of threads that ended; deleted at Close
+	tsMu  sync.Mutex
+	cache map[uint64]*cachedState
 
 	funcs map[funcKey]*C.PyObject // see Thread.function; under the GIL
 }
@@ -217,34 +216,13 @@ func (i *Interp) Close() {
 	i.funcs = nil
 	// Py_EndInterpreter wants its thread state to be the only one left.
 	i.tsMu.Lock()
-	for _, c := range i.cache {
-		i.orphans = append(i.orphans, c.ts)
+	for _, c := range i.cache { // the main thread's, detached
+		C.w_PyThreadState_Clear(c.ts)
+		C.w_PyThreadState_Delete(c.ts)
 	}
 	i.cache = nil
-	for _, o := range i.orphans {
-		C.w_PyThreadState_Clear(o)
-		C.w_PyThreadState_Delete(o)
-	}
-	i.orphans = nil
 	i.tsMu.Unlock()
 	i.end(ts)
-}
-
-// ForgetThread must be called by a locked OS thread that used Attach before
-// it ends: its kept thread states are never used again (another thread may
-// get its id), and are deleted with their interpreters.
-func ForgetThread() {
-	tid := ThreadID()
-	registry.Range(func(_, v any) bool {
-		i := v.(*Interp)
-		i.tsMu.Lock()
-		if c := i.cache[tid]; c != nil && !c.busy {
-			delete(i.cache, tid)
-			i.orphans = append(i.orphans, c.ts)
-		}
-		i.tsMu.Unlock()
-		return true
-	})
 }
 
 // Slot is a pointer-sized cell of C memory passed as `self` to native
@@ -262,8 +240,8 @@ type Thread struct {
 
 // Attach makes the calling OS thread run Python in i. The caller must have
 // called runtime.LockOSThread (or be a C thread such as Redis's main
-// thread), and call ForgetThread before the thread ends. Attach never waits
-// for the Redis lock, so it is safe to call without it or with it.
+// thread). Attach never waits for the Redis lock, so it is safe to call
+// without it or with it.
 func (i *Interp) Attach() *Thread {
 	i.attached.Add(1)
 	t := &Thread{interp: i}

@@ -20,7 +20,6 @@ void py_install_memory_counters(void);
 void py_set_main(PyThreadState *ts);
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg);
 void py_ensure_thread(void);
-void py_forget_thread(void);
 void py_memory(long long *total, long long *peak, long long *current);
 
 static inline void w_Py_InitializeEx(int i) { py.Py_InitializeEx(i); }

@@ -51,7 +51,6 @@ func onThread(t *testing.T, fn func()) {
 	go func() {
 		runtime.LockOSThread()
 		defer close(done)
-		defer ForgetThread()
 		fn()
 	}()
 	<-done

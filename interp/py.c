@@ -207,15 +207,6 @@ void py_ensure_thread(void) {
     if (!main_ts) main_ts = py.PyThreadState_New(main_interp);
 }
 
-// Before a thread that called py_ensure_thread ends (not attached anywhere).
-void py_forget_thread(void) {
-    if (!main_ts) return;
-    py.PyEval_RestoreThread(main_ts);
-    py.PyThreadState_Clear(main_ts);
-    py.PyThreadState_DeleteCurrent();
-    main_ts = NULL;
-}
-
 // Creates an interpreter from the calling thread: takes the main GIL, which
 // Py_NewInterpreterFromConfig hands over to the new interpreter's GIL.
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg) {

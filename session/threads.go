@@ -4,8 +4,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
-	"gears/interp"
 )
 
 // Threads runs functions on OS threads reserved for Python: a Python thread
@@ -63,7 +61,6 @@ func (t *Threads) worker(fn func()) {
 		if t.running > t.keep {
 			t.running--
 			t.mu.Unlock()
-			interp.ForgetThread()
 			return
 		}
 		t.mu.Unlock()
