@@ -39,11 +39,7 @@ const (
 // that owns it is attached to the calling thread.
 type Object struct{ p *C.PyObject }
 
-// IsNil reports whether the reference is empty.
-func (o Object) IsNil() bool { return o.p == nil }
-
 var (
-	home       string
 	version    string
 	mainThread atomic.Uint64 // the thread that initialized Python
 )
@@ -87,7 +83,6 @@ func Init(pyHome string) error {
 	ts := C.w_PyEval_SaveThread()
 	C.py_set_main(ts)
 	mainThread.Store(ThreadID())
-	home = pyHome
 	return nil
 }
 
@@ -100,9 +95,6 @@ func Memory() (total, peak, current int64) {
 	C.py_memory(&t, &p, &c)
 	return int64(t), int64(p), int64(c)
 }
-
-// Home is the directory Python was loaded from.
-func Home() string { return home }
 
 func setenv(k, v string) {
 	ck, cv := C.CString(k), C.CString(v)
@@ -292,14 +284,6 @@ func (t *Thread) Detach() {
 
 // Interp is the interpreter this thread is attached to.
 func (t *Thread) Interp() *Interp { return t.interp }
-
-// Release lets other threads run this interpreter while fn runs (which must
-// not touch Python), then takes the GIL back.
-func (t *Thread) Release(fn func()) {
-	ts := C.w_PyEval_SaveThread()
-	defer C.w_PyEval_RestoreThread(ts)
-	fn()
-}
 
 // Error is a Python exception, formatted by the interpreter's formatter.
 type Error struct{ Msg string }

@@ -82,13 +82,21 @@ func (c Ctx) Value(v any) {
 	}
 }
 
-func (c Ctx) Int(v int64)            { C.w_ReplyWithLongLong(c.p, C.longlong(v)) }
-func (c Ctx) Array(n int)            { C.w_ReplyWithArray(c.p, C.long(n)) }
-func (c Ctx) Null()                  { C.w_ReplyWithNull(c.p) }
-func (c Ctx) WrongArity()            { C.w_WrongArity(c.p) }
-func (c Ctx) Flags() int             { return int(C.w_GetContextFlags(c.p)) }
-func (c Ctx) OK()                    { c.Simple("OK") }
-func (c Ctx) raw() *C.RedisModuleCtx { return c.p }
+// BulkOrNull replies nil for an empty string (RedisGears' "not set").
+func (c Ctx) BulkOrNull(s string) {
+	if s == "" {
+		c.Null()
+	} else {
+		c.Bulk(s)
+	}
+}
+
+func (c Ctx) Int(v int64) { C.w_ReplyWithLongLong(c.p, C.longlong(v)) }
+func (c Ctx) Array(n int) { C.w_ReplyWithArray(c.p, C.long(n)) }
+func (c Ctx) Null()       { C.w_ReplyWithNull(c.p) }
+func (c Ctx) WrongArity() { C.w_WrongArity(c.p) }
+func (c Ctx) Flags() int  { return int(C.w_GetContextFlags(c.p)) }
+func (c Ctx) OK()         { c.Simple("OK") }
 
 // args copies a command's arguments into Go strings.
 func args(argv **C.RedisModuleString, argc C.int) []string {

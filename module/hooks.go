@@ -60,7 +60,7 @@ func cmdInnerHook(c Ctx, argv []string) {
 	}
 	hc := &hookCall{chain: chain, cmd: argv[1]}
 	args := argv[2:]
-	i := hc.firstFrom(0, c, argv[1:])
+	i := hc.firstFrom(0, argv[1:])
 	if i < 0 {
 		replyCall(c, argv[1], args)
 		return
@@ -114,9 +114,8 @@ func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx
 }
 
 // firstFrom is the first hook of the chain from position i whose key prefix
-// (if any) matches one of the command's keys, or -1. c may be nil off the
-// main thread: then prefixes are checked by name only.
-func (hc *hookCall) firstFrom(i int, c Ctx, argv []string) int {
+// (if any) matches one of the command's keys, or -1.
+func (hc *hookCall) firstFrom(i int, argv []string) int {
 	for ; i < len(hc.chain); i++ {
 		r := hc.chain[i]
 		if r.KeyPrefix == "" || hasKeyPrefix(argv, r.KeyPrefix) {
@@ -182,7 +181,7 @@ func hostCallNext(c *interp.Call) (any, error) {
 		}
 	}
 	argv := append([]string{hc.cmd}, args...)
-	i := hc.firstFrom(hc.next, Ctx{}, argv)
+	i := hc.firstFrom(hc.next, argv)
 	if i < 0 {
 		return callReplicated(hc.cmd, args...)
 	}

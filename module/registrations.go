@@ -466,11 +466,7 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 	c.Bulk("reader")
 	c.Bulk(r.Reader)
 	c.Bulk("desc")
-	if r.Desc == "" {
-		c.Null()
-	} else {
-		c.Bulk(r.Desc)
-	}
+	c.BulkOrNull(r.Desc)
 	c.Bulk("RegistrationData")
 	if r.Reader == "StreamReader" {
 		c.Array(26)
@@ -530,11 +526,7 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 
 func writeLastError(c Ctx, st builder.Stats) {
 	c.Bulk("lastError")
-	if st.LastError == "" {
-		c.Null()
-	} else {
-		c.Bulk(st.LastError)
-	}
+	c.BulkOrNull(st.LastError)
 }
 
 func boolInt(b bool) int64 {
@@ -610,11 +602,7 @@ func writeSession(c Ctx, s *session.Session, verbose bool) {
 	c.Bulk("ID")
 	c.Bulk(s.ID)
 	c.Bulk("sessionDescription")
-	if s.Description == "" {
-		c.Null()
-	} else {
-		c.Bulk(s.Description)
-	}
+	c.BulkOrNull(s.Description)
 	c.Bulk("refCount")
 	c.Int(int64(s.Refs()))
 	c.Bulk("linked")

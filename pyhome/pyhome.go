@@ -22,6 +22,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"gears/pyhome/manifest"
 )
 
 //go:embed all:tree
@@ -34,19 +36,10 @@ var ErrNotEmbedded = errors.New("python tree not embedded: build with make")
 // home is fully extracted.
 const completeMarker = ".complete"
 
-// entry is one line of files.json (the go-embed-python format).
-type entry struct {
-	Name       string      `json:"name"`
-	Size       int64       `json:"size"`
-	Mode       fs.FileMode `json:"perm"`
-	Symlink    string      `json:"symlink,omitempty"`
-	Compressed bool        `json:"compressed,omitempty"`
-}
-
-type fileList struct {
-	ContentHash string  `json:"contentHash"`
-	Files       []entry `json:"files"`
-}
+type (
+	entry    = manifest.Entry
+	fileList = manifest.List
+)
 
 var (
 	indexOnce sync.Once

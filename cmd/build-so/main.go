@@ -17,23 +17,16 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"gears/pyhome/manifest"
 )
 
 const embedPythonModule = "github.com/kluctl/go-embed-python"
 
-// entry is one line of files.json (the go-embed-python format).
-type entry struct {
-	Name       string      `json:"name"`
-	Size       int64       `json:"size"`
-	Mode       fs.FileMode `json:"perm"`
-	Symlink    string      `json:"symlink,omitempty"`
-	Compressed bool        `json:"compressed,omitempty"`
-}
-
-type fileList struct {
-	ContentHash string  `json:"contentHash"`
-	Files       []entry `json:"files"`
-}
+type (
+	entry    = manifest.Entry
+	fileList = manifest.List
+)
 
 func main() {
 	out := flag.String("o", "redisgears.so", "output shared library")
