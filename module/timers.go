@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,9 @@ func hostRegisterTimer(c *interp.Call) (any, error) {
 // runTimer fires a time event until it stops: its callback raised, or its
 // key (id != 0) was deleted. It fires on masters only.
 func runTimer(sess *session.Session, token int64, period time.Duration, id int64) {
+	// isMaster and saveSnapshot take the Redis lock, and a lock taken on one
+	// OS thread must be released on the same one.
+	runtime.LockOSThread()
 	defer func() {
 		if id != 0 {
 			C.gears_te_release(C.int64_t(id))
