@@ -78,6 +78,8 @@ var params = []param{
 	{name: "InterpreterPoolSize", kind: kindInt, def: "2", runtime: true, check: atLeast(0)},
 	{name: "PythonHomeDir", kind: kindString, def: ""}, // "" = <redis dir>/gears-python, resolved by the caller
 	{name: "IsolationMode", kind: kindString, def: IsolationSubinterpreter, check: oneOf(IsolationSubinterpreter, IsolationShared)},
+	{name: "RequirementsWheelDir", kind: kindString, def: "", runtime: true}, // pip --find-links: offline installs
+	{name: "RequirementsIndexURL", kind: kindString, def: "", runtime: true}, // pip --index-url; "" = no index
 	// Python-plugin keys (RedisGears 1.2 §4.2).
 	{name: "PythonAttemptTraceback", kind: kindBool, def: "1", runtime: true, plugin: true},
 	{name: "PythonInstallReqMaxIdleTime", kind: kindInt, def: "30000", runtime: true, plugin: true, check: atLeast(1)},
@@ -101,6 +103,8 @@ var (
 	iInterpreterPoolSize          = mustIndex("InterpreterPoolSize")
 	iPythonHomeDir                = mustIndex("PythonHomeDir")
 	iIsolationMode                = mustIndex("IsolationMode")
+	iRequirementsWheelDir         = mustIndex("RequirementsWheelDir")
+	iRequirementsIndexURL         = mustIndex("RequirementsIndexURL")
 	iPythonAttemptTraceback       = mustIndex("PythonAttemptTraceback")
 	iPythonInstallReqMaxIdleTime  = mustIndex("PythonInstallReqMaxIdleTime")
 )
@@ -373,6 +377,12 @@ func (c *Config) PythonHomeDir() string { return c.strVal(iPythonHomeDir) }
 
 // IsolationMode is IsolationSubinterpreter or IsolationShared.
 func (c *Config) IsolationMode() string { return c.strVal(iIsolationMode) }
+
+// RequirementsWheelDir is a directory of wheels REQUIREMENTS install from.
+func (c *Config) RequirementsWheelDir() string { return c.strVal(iRequirementsWheelDir) }
+
+// RequirementsIndexURL is a package index REQUIREMENTS install from.
+func (c *Config) RequirementsIndexURL() string { return c.strVal(iRequirementsIndexURL) }
 
 // PythonAttemptTraceback reports whether Python errors carry a traceback.
 func (c *Config) PythonAttemptTraceback() bool { return c.intVal(iPythonAttemptTraceback) != 0 }

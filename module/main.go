@@ -22,6 +22,7 @@ import (
 	"gears/config"
 	"gears/interp"
 	"gears/pyhome"
+	"gears/reqs"
 	gearsrt "gears/runtime"
 	"gears/session"
 )
@@ -36,6 +37,8 @@ type gears struct {
 	sessions *session.Registry
 	engine   *builder.Engine
 	regs     *builder.Registrations
+	reqs     *reqs.Store // REQUIREMENTS' wheels and dictionary
+	pipDir   string      // the bundled pip, for the interpreter that runs it
 	cluster  bool
 
 	scriptsRunning atomic.Int64
@@ -70,7 +73,13 @@ func onLoad(c Ctx, argv []string) error {
 	}
 	extracted := time.Since(start)
 
+	store, err := reqs.Open(filepath.Join(base, "requirements"))
+	if err != nil {
+		return fmt.Errorf("opening the requirements store: %w", err)
+	}
 	g = &gears{
+		reqs:     store,
+		pipDir:   filepath.Join(home, "pip"),
 		cfg:      cfg,
 		threads:  session.NewThreads(cfg.ExecutionThreads()+runtime.NumCPU(), func(r any) { logPanic("Python thread", r) }),
 		sessions: session.NewRegistry(),

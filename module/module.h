@@ -31,7 +31,7 @@ RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx);
 int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle);
 int gears_register_info(RedisModuleCtx *ctx);
 int gears_subscribe_keyspace(RedisModuleCtx *ctx);
-void gears_set_snapshot(char *buf, size_t len);
+void gears_set_snapshot(char *buf, size_t len, char **wheels, size_t nwheels);
 int gears_create_aux_type(RedisModuleCtx *ctx);
 int gears_create_te_type(RedisModuleCtx *ctx);
 int gears_te_claim(int64_t id);

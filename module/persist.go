@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"gears/builder"
+	"gears/reqs"
 	"gears/session"
 )
 
@@ -24,11 +25,14 @@ import (
 type savedSession struct {
 	ID, Desc, User, Script string
 	Registrations          []string
+	Requirements           []string `json:",omitempty"`
 }
 
 type savedState struct {
-	Seq      int64 // execution/registration ids continue above it
-	Sessions []savedSession
+	Seq          int64 // execution/registration ids continue above it
+	Sessions     []savedSession
+	Requirements []reqs.Saved    `json:",omitempty"`
+	Wheels       []reqs.WheelRef `json:",omitempty"` // their wheels, whose bytes follow the JSON
 }
 
 var toRestore *savedState // read by aux_load, restored when loading ends
@@ -42,22 +46,51 @@ func saveSnapshot() {
 		if len(regs) == 0 && s.Kept() == 0 {
 			continue
 		}
-		saved := savedSession{ID: s.ID, Desc: s.Description, User: s.User, Script: s.Script}
-		for _, r := range regs {
-			saved.Registrations = append(saved.Registrations, r.ID)
+		st.Sessions = append(st.Sessions, saveSession(s, regs))
+	}
+	// Every requirement is kept, used or not, with each wheel once.
+	var paths []string
+	seen := map[string]bool{}
+	for _, r := range g.reqs.List() {
+		st.Requirements = append(st.Requirements, r.Saved())
+		for _, d := range r.Dists {
+			if !seen[d.SHA256] {
+				seen[d.SHA256] = true
+				st.Wheels = append(st.Wheels, reqs.WheelRef{File: d.File, SHA256: d.SHA256})
+				paths = append(paths, d.Wheel)
+			}
 		}
-		st.Sessions = append(st.Sessions, saved)
 	}
 	data, _ := json.Marshal(st)
 	buf := C.CBytes(data)
+	var cpaths **C.char
+	if len(paths) > 0 {
+		cpaths = (**C.char)(C.calloc(C.size_t(len(paths)), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+		cs := unsafe.Slice(cpaths, len(paths))
+		for i, p := range paths {
+			cs[i] = C.CString(p)
+		}
+	}
 	t := C.gears_thread_state()
 	locked := C.gears_lock(t)
-	C.gears_set_snapshot((*C.char)(buf), C.size_t(len(data)))
+	C.gears_set_snapshot((*C.char)(buf), C.size_t(len(data)), cpaths, C.size_t(len(paths)))
 	C.gears_unlock(t, locked)
 }
 
+// saveSession is what is kept of a session to restore it.
+func saveSession(s *session.Session, regs []*builder.Registration) savedSession {
+	saved := savedSession{ID: s.ID, Desc: s.Description, User: s.User, Script: s.Script}
+	for _, r := range regs {
+		saved.Registrations = append(saved.Registrations, r.ID)
+	}
+	for _, r := range s.Requirements {
+		saved.Requirements = append(saved.Requirements, r.Name)
+	}
+	return saved
+}
+
 //export goAuxLoad
-func goAuxLoad(p *C.char, n C.int) (rc C.int) {
+func goAuxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uint64_t) (rc C.int) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("RDB load", r)
@@ -66,9 +99,27 @@ func goAuxLoad(p *C.char, n C.int) (rc C.int) {
 	}()
 	var st savedState
 	if n > 0 {
-		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), n), &st); err != nil {
+		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &st); err != nil {
 			logf("warning", "gears: the RDB's registrations cannot be read: "+err.Error())
 			return C.REDISMODULE_ERR
+		}
+	}
+	if int(count) != len(st.Wheels) {
+		logf("warning", "gears: the RDB's requirement wheels do not match their list")
+		return C.REDISMODULE_ERR
+	}
+	// Requirements are installed now: the sessions restored when loading
+	// ends import them.
+	wheels := map[string][]byte{}
+	if count > 0 {
+		for i, w := range st.Wheels {
+			b := unsafe.Slice(bufs, count)[i]
+			wheels[w.SHA256] = C.GoBytes(unsafe.Pointer(b), C.int(unsafe.Slice(lens, count)[i]))
+		}
+	}
+	for _, saved := range st.Requirements {
+		if _, err := g.reqs.Restore(saved, wheels); err != nil {
+			logf("warning", "gears: requirement "+saved.Name+" could not be restored: "+err.Error())
 		}
 	}
 	toRestore = &st
@@ -111,6 +162,7 @@ func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
 			}
 		}
 		refreshHooks()
+		g.reqs.Clear()
 		toRestore = nil
 	case C.REDISMODULE_SUBEVENT_LOADING_ENDED:
 		if toRestore != nil {
@@ -139,6 +191,11 @@ func restoreSession(saved savedSession, replacing string) error {
 	sess := session.New(saved.ID, saved.Desc, nil)
 	defer sess.Release(g.threads.Go)
 	sess.Script, sess.User = saved.Script, saved.User
+	list, err := requirementsByName(saved.Requirements)
+	if err != nil {
+		return err
+	}
+	useRequirements(sess, list)
 	var user *C.RedisModuleString
 	if saved.User != "" {
 		user = cString(saved.User)
@@ -155,7 +212,7 @@ func restoreSession(saved savedSession, replacing string) error {
 	scripts.Store(sess, sr)
 	t := C.gears_thread_state()
 	t.restoring = 1
-	err := runScript(sess, cs, saved.Script)
+	err = runScript(sess, cs, saved.Script)
 	t.restoring = 0
 	scripts.Delete(sess)
 	if err != nil {
@@ -172,7 +229,7 @@ func restoreSession(saved savedSession, replacing string) error {
 // (Redis opened it before forking). Replicas get them too and restore the
 // same sessions again: a rewrite is rare enough.
 func rewriteRegistrationsIntoAOF() {
-	if g.regs.Len() == 0 {
+	if g.regs.Len() == 0 && len(g.reqs.List()) == 0 {
 		return
 	}
 	info, err := call("INFO", "persistence")
@@ -183,6 +240,9 @@ func rewriteRegistrationsIntoAOF() {
 		if kv := asList(v); len(kv) == 2 && kv[1] == "yes" {
 			return // the aux data is in the preamble
 		}
+	}
+	for _, r := range g.reqs.List() {
+		replicateRequirement(r)
 	}
 	for _, s := range g.sessions.List() {
 		if regs := g.regs.OfSession(s); len(regs) > 0 {
@@ -196,11 +256,7 @@ func rewriteRegistrationsIntoAOF() {
 // a registration id.
 
 func replicateSession(sess *session.Session, regs []*builder.Registration, replacing string) {
-	saved := savedSession{ID: sess.ID, Desc: sess.Description, User: sess.User, Script: sess.Script}
-	for _, r := range regs {
-		saved.Registrations = append(saved.Registrations, r.ID)
-	}
-	data, _ := json.Marshal(saved)
+	data, _ := json.Marshal(saveSession(sess, regs))
 	replicate("RG.INNERREGISTER", string(data), replacing)
 }
 

@@ -99,11 +99,6 @@ func cmdPyExecute(c Ctx, argv []string) {
 		c.Error(err.Error())
 		return
 	}
-	if len(a.requirements) > 0 {
-		logf("warning", "gears: REQUIREMENTS are not supported by this version; refused: "+strings.Join(a.requirements, " "))
-		c.Error("Could not satisfy requirements (look at redis log file for more information)")
-		return
-	}
 	id := a.id
 	if a.replaceWith != "" {
 		if _, ok := g.sessions.Get(a.id); ok && a.id != "" {
@@ -137,6 +132,15 @@ func cmdPyExecute(c Ctx, argv []string) {
 	b := block(c, nil)
 	g.threads.Go(func() {
 		defer g.scriptsRunning.Add(-1)
+		if len(a.requirements) > 0 {
+			list, err := ensureRequirements(a.requirements, a.forceReqs)
+			if err != nil {
+				sess.Release(g.threads.Go)
+				b.Unblock(func(c Ctx) { c.Error(err.Error()) })
+				return
+			}
+			useRequirements(sess, list)
+		}
 		b.Unblock(finishScript(sess, cs, a))
 	})
 }
@@ -238,6 +242,14 @@ func runScript(sess *session.Session, cs *C.gears_session, src string) (err erro
 		globals, err := t.MainGlobals()
 		if err != nil {
 			return err
+		}
+		if len(sess.Requirements) > 0 {
+			d := t.NewDict()
+			err := t.Exec(sysPathCode(sess.Requirements), d)
+			t.Decref(d)
+			if err != nil {
+				return err
+			}
 		}
 		return t.Exec(src, globals)
 	})

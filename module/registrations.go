@@ -612,7 +612,14 @@ func writeSession(c Ctx, s *session.Session, verbose bool) {
 	c.Bulk("requirementInstallationNeeded")
 	c.Int(0)
 	c.Bulk("requirements")
-	c.Array(0)
+	c.Array(len(s.Requirements))
+	for _, r := range s.Requirements {
+		if verbose {
+			writeRequirement(c, r)
+		} else {
+			c.Bulk(r.Name)
+		}
+	}
 	c.Bulk("registrations")
 	c.Array(len(regs))
 	for _, r := range regs {

@@ -141,6 +141,8 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(RedisModuleType *, CreateDataType, (RedisModuleCtx *, const char *, int, RedisModuleTypeMethods *)) \
     X(void, SaveStringBuffer, (RedisModuleIO *, const char *, size_t))                         \
     X(char *, LoadStringBuffer, (RedisModuleIO *, size_t *))                                   \
+    X(void, SaveUnsigned, (RedisModuleIO *, uint64_t))                                         \
+    X(uint64_t, LoadUnsigned, (RedisModuleIO *))                                               \
     X(void, Free, (void *))                                                                    \
     X(int, SubscribeToServerEvent, (RedisModuleCtx *, RedisModuleEvent, RedisModuleEventCallback)) \
     X(int, Replicate, (RedisModuleCtx *, const char *, const char *, ...))                     \

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"gears/interp"
+	"gears/reqs"
 )
 
 // Session is what one RG.PYEXECUTE call creates: an interpreter with its
@@ -19,6 +20,9 @@ type Session struct {
 	Script      string // its RG.PYEXECUTE script: re-run to restore it after a restart
 	User        string // the ACL user that ran it
 	Interp      *interp.Interp
+	// Requirements are what its REQUIREMENTS resolved to; their directories
+	// are on its interpreter's sys.path.
+	Requirements []*reqs.Requirement
 
 	refs  atomic.Int32
 	kept  atomic.Int32 // things saved with the data besides registrations (keyed time events)

@@ -5,6 +5,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -52,8 +54,13 @@ func run(out string, treeOnly bool) error {
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(modDir, "python", "internal", "data", runtime.GOOS+"-"+runtime.GOARCH)
-	if err := writeTree(src, filepath.Join(root, "pyhome", "tree")); err != nil {
+	sources := []treeSource{
+		{dir: filepath.Join(modDir, "python", "internal", "data", runtime.GOOS+"-"+runtime.GOARCH), keep: keep},
+		// pip resolves and downloads REQUIREMENTS; it lives outside the stdlib
+		// (under pip/) so only the interpreter that runs it sees it.
+		{dir: filepath.Join(modDir, "pip", "internal", "data"), prefix: "pip/", keep: keepPip, gzip: true},
+	}
+	if err := writeTree(sources, filepath.Join(root, "pyhome", "tree")); err != nil {
 		return err
 	}
 	if treeOnly {
@@ -162,16 +169,18 @@ func keep(e entry) bool {
 	return true
 }
 
-func writeTree(src, dst string) error {
-	raw, err := os.ReadFile(filepath.Join(src, "files.json"))
-	if err != nil {
-		return fmt.Errorf("cannot read the Python file list: %v", err)
-	}
-	var in fileList
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return fmt.Errorf("cannot parse %s: %v", filepath.Join(src, "files.json"), err)
-	}
+// treeSource is one go-embed-python tree copied into the embedded tree.
+type treeSource struct {
+	dir    string           // holds files.json and the files it lists
+	prefix string           // where the tree goes inside ours
+	keep   func(entry) bool // which entries to copy
+	gzip   bool             // compress files that upstream stores plain
+}
 
+// keepPip keeps pip's library, not its console scripts.
+func keepPip(e entry) bool { return !strings.HasPrefix(e.Name, "bin") }
+
+func writeTree(sources []treeSource, dst string) error {
 	// Start from an empty tree but keep the committed placeholder.
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
@@ -192,45 +201,47 @@ func writeTree(src, dst string) error {
 	kept := map[string]entry{}
 	var nKept, nDropped int
 	var rawBytes, storedBytes int64
-	for _, e := range in.Files {
-		if !keep(e) {
-			if !e.Mode.IsDir() {
-				nDropped++
-			}
-			continue
+	var upstreamHashes []string
+	for _, src := range sources {
+		raw, err := os.ReadFile(filepath.Join(src.dir, "files.json"))
+		if err != nil {
+			return fmt.Errorf("cannot read the Python file list: %v", err)
 		}
-		outList.Files = append(outList.Files, e)
-		kept[e.Name] = e
-		target := filepath.Join(dst, filepath.FromSlash(e.Name))
-		switch {
-		case e.Mode.IsDir():
-			if err := os.MkdirAll(target, 0o755); err != nil {
+		var in fileList
+		if err := json.Unmarshal(raw, &in); err != nil {
+			return fmt.Errorf("cannot parse %s: %v", filepath.Join(src.dir, "files.json"), err)
+		}
+		upstreamHashes = append(upstreamHashes, in.ContentHash)
+		if src.prefix != "" {
+			dir := entry{Name: strings.TrimSuffix(src.prefix, "/"), Mode: fs.ModeDir | 0o755}
+			outList.Files = append(outList.Files, dir)
+			kept[dir.Name] = dir
+			if err := os.MkdirAll(filepath.Join(dst, dir.Name), 0o755); err != nil {
 				return err
 			}
-			continue
-		case e.Mode.Type() == fs.ModeSymlink:
-			// Symlinks live only in files.json; pyhome recreates them.
-			nKept++
-			continue
 		}
-		// Copy the stored bytes as they are: .gz stays compressed.
-		name := e.Name
-		if e.Compressed {
-			name += ".gz"
+		for _, e := range in.Files {
+			if !src.keep(e) {
+				if !e.Mode.IsDir() {
+					nDropped++
+				}
+				continue
+			}
+			stored, err := copyEntry(src, e, dst)
+			if err != nil {
+				return err
+			}
+			out := e
+			out.Name = src.prefix + e.Name
+			out.Compressed = e.Compressed || (src.gzip && e.Mode.IsRegular())
+			outList.Files = append(outList.Files, out)
+			kept[out.Name] = out
+			if !e.Mode.IsDir() {
+				nKept++
+				rawBytes += e.Size
+				storedBytes += stored
+			}
 		}
-		data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(name)))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dst, filepath.FromSlash(name)), data, 0o644); err != nil {
-			return err
-		}
-		nKept++
-		rawBytes += e.Size
-		storedBytes += int64(len(data))
 	}
 
 	// A kept symlink must not point at something we pruned.
@@ -249,7 +260,9 @@ func writeTree(src, dst string) error {
 		return err
 	}
 	h := sha256.New()
-	h.Write([]byte(in.ContentHash))
+	for _, u := range upstreamHashes {
+		h.Write([]byte(u))
+	}
 	h.Write(listJSON)
 	outList.ContentHash = hex.EncodeToString(h.Sum(nil))
 
@@ -263,4 +276,40 @@ func writeTree(src, dst string) error {
 	fmt.Printf("python tree: kept %d files, dropped %d; %.1f MiB uncompressed, %.1f MiB embedded\n",
 		nKept, nDropped, float64(rawBytes)/(1<<20), float64(storedBytes)/(1<<20))
 	return nil
+}
+
+// copyEntry writes one entry of src into dst (under src.prefix) and returns
+// the bytes stored. Symlinks live only in files.json; pyhome recreates them.
+func copyEntry(src treeSource, e entry, dst string) (int64, error) {
+	target := filepath.Join(dst, filepath.FromSlash(src.prefix+e.Name))
+	switch {
+	case e.Mode.IsDir():
+		return 0, os.MkdirAll(target, 0o755)
+	case e.Mode.Type() == fs.ModeSymlink:
+		return 0, nil
+	}
+	name := e.Name
+	if e.Compressed { // copy the stored bytes as they are: .gz stays compressed
+		name += ".gz"
+	}
+	data, err := os.ReadFile(filepath.Join(src.dir, filepath.FromSlash(name)))
+	if err != nil {
+		return 0, err
+	}
+	if src.gzip && !e.Compressed {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(data)
+		if err := zw.Close(); err != nil {
+			return 0, err
+		}
+		data = buf.Bytes()
+		target += ".gz"
+	} else if e.Compressed {
+		target += ".gz"
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return 0, err
+	}
+	return int64(len(data)), os.WriteFile(target, data, 0o644)
 }
