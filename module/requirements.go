@@ -43,7 +43,8 @@ func ensureRequirements(names []string, force bool) ([]*reqs.Requirement, error)
 	}
 	var pipLog string
 	fail := func(err error) ([]*reqs.Requirement, error) {
-		logf("warning", "gears: could not install requirements "+strings.Join(missing, " ")+": "+err.Error()+"\n"+pipLog)
+		logf("warning", "gears: could not install requirements "+strings.Join(missing, " ")+": "+err.Error()+
+			" (gears installs wheels only: for a package published as source only, build its wheel with `pip wheel` and put it in RequirementsWheelDir)\n"+pipLog)
 		return nil, errors.New(errSatisfy)
 	}
 	tmp, err := g.reqs.TempDir()
@@ -115,7 +116,9 @@ func sysPathCode(list []*reqs.Requirement) string {
 		dirs = append(dirs, r.Paths()...)
 	}
 	js, _ := json.Marshal(dirs) // a JSON list of strings is a Python literal
-	return "import sys, importlib\nsys.path[0:0] = " + string(js) + "\nimportlib.invalidate_caches()\n"
+	// New entries get new finders: no importlib.invalidate_caches(), which
+	// would import importlib.metadata (tens of ms).
+	return "import sys\nsys.path[0:0] = " + string(js) + "\n"
 }
 
 // replicateRequirement sends an installed requirement, wheels included, to

@@ -19,7 +19,7 @@ import (
 )
 
 // wheelDir is a directory of wheels: foo 1.0, foo 2.0 (which needs bar),
-// bar 0.1, and broken 1.0, which is not a zip at all.
+// bar 0.1, broken 1.0, which is not a zip at all, and the sdist of sdistonly.
 func wheelDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -35,6 +35,8 @@ func wheelDir(t *testing.T) string {
 		require.NoError(t, err)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, wheeltest.FileName("broken", "1.0")), []byte("not a zip"), 0o644))
+	// A package published only as source: gears installs wheels only.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sdistonly-1.0.tar.gz"), []byte("not built"), 0o644))
 	return dir
 }
 
@@ -139,7 +141,7 @@ func TestRequirementsTwoVersionsAtOnce(t *testing.T) {
 func TestBadRequirementFailsCleanly(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, withModuleArgs("RequirementsWheelDir", wheelDir(t)))
-	for _, req := range []string{"nosuch", "foo==3.0", "broken", "foo==1.0 ; ;"} {
+	for _, req := range []string{"nosuch", "foo==3.0", "broken", "sdistonly", "foo==1.0 ; ;"} {
 		msg := requirePyErr(t, s.Client, "pass", "REQUIREMENTS", req)
 		assert.Contains(t, msg, "satisfy requirements", req)
 	}
@@ -147,6 +149,7 @@ func TestBadRequirementFailsCleanly(t *testing.T) {
 	requirePyErr(t, s.Client, "pass", "REQUIREMENTS", "foo==1.0", "nosuch")
 	assert.Empty(t, dumpReqs(t, s.Client))
 	assert.Contains(t, s.Log(), "nosuch", "the reason is in the log")
+	assert.Contains(t, s.Log(), "pip wheel", "the log says how to install an sdist-only package")
 	dists, err := filepath.Glob(filepath.Join(sharedPythonHome(t), "requirements", "dists", "broken-*"))
 	require.NoError(t, err)
 	assert.Empty(t, dists, "nothing half-installed")
@@ -189,7 +192,7 @@ func TestRequirementsFromAnIndex(t *testing.T) {
 }
 
 func TestRequirementsSurviveRestartWithoutTheirSource(t *testing.T) {
-	for _, mode := range []string{"rdb", "aof-preamble", "aof-no-preamble"} {
+	for _, mode := range []string{"rdb", "aof-preamble", "aof-no-preamble", "aof-rewritten-no-preamble"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -202,8 +205,15 @@ func TestRequirementsSurviveRestartWithoutTheirSource(t *testing.T) {
 			requirePyOK(t, s.Client, versionScript("v"), "ID", "kept", "REQUIREMENTS", "foo==2.0")
 			// A requirement no session uses any more is kept too.
 			requirePyOK(t, s.Client, "import foo", "REQUIREMENTS", "foo==1.0")
-			if mode == "rdb" {
+			switch mode {
+			case "rdb":
 				require.NoError(t, s.Client.Save(bg()).Err())
+			case "aof-rewritten-no-preamble": // the rewritten AOF must carry them again
+				require.NoError(t, s.Client.BgRewriteAOF(bg()).Err())
+				eventually(t, 10*time.Second, func() bool {
+					p := infoFields(t, s.Client, "persistence")
+					return p["aof_rewrite_in_progress"] == "0" && p["aof_rewrite_scheduled"] == "0" && p["aof_last_bgrewrite_status"] == "ok"
+				}, "the AOF rewrite finishes")
 			}
 			s.Shutdown(t)
 			// The data alone brings them back: no wheel directory, no store on disk.
