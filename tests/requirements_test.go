@@ -121,6 +121,11 @@ func TestRequirementsTwoVersionsAtOnce(t *testing.T) {
 	sessions, err := s.Client.Do(bg(), "RG.PYDUMPSESSIONS", "SESSIONS", "two").Slice()
 	require.NoError(t, err)
 	assert.Equal(t, []any{"foo==2.0"}, sessions[0].([]any)[13])
+	sessions, err = s.Client.Do(bg(), "RG.PYDUMPSESSIONS", "VERBOSE", "SESSIONS", "two").Slice()
+	require.NoError(t, err)
+	verbose := sessions[0].([]any)[13].([]any)
+	require.Len(t, verbose, 1)
+	assert.Equal(t, "foo==2.0", reqField(t, verbose[0], "Name"), "VERBOSE gives the requirement's entry")
 
 	// A third session reuses foo==1.0 without installing it again: the
 	// same directory on disk, and its metadata is there for importlib.
