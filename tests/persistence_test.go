@@ -160,13 +160,19 @@ func TestRegistrationsSurviveAOFRewriteWithoutPreamble(t *testing.T) {
 	s := startServer(t, withDir(dir), args)
 	ids := registerPersisted(t, s)
 	// The rewritten AOF has no aux data: the registrations must be written again.
+	rewriteAOF(t, s)
+	s.Shutdown(t)
+	requireRestored(t, startServer(t, withDir(dir), args), ids)
+}
+
+// rewriteAOF runs BGREWRITEAOF and waits until it has succeeded.
+func rewriteAOF(t *testing.T, s *server) {
+	t.Helper()
 	require.NoError(t, s.Client.BgRewriteAOF(bg()).Err())
 	eventually(t, 10*time.Second, func() bool {
 		p := infoFields(t, s.Client, "persistence")
 		return p["aof_rewrite_in_progress"] == "0" && p["aof_rewrite_scheduled"] == "0" && p["aof_last_bgrewrite_status"] == "ok"
 	}, "the AOF rewrite finishes")
-	s.Shutdown(t)
-	requireRestored(t, startServer(t, withDir(dir), args), ids)
 }
 
 func TestKeyedTimeEventSurvivesRestartAndStopsWithItsKey(t *testing.T) {

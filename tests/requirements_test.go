@@ -214,11 +214,7 @@ func TestRequirementsSurviveRestartWithoutTheirSource(t *testing.T) {
 			case "rdb":
 				require.NoError(t, s.Client.Save(bg()).Err())
 			case "aof-rewritten-no-preamble": // the rewritten AOF must carry them again
-				require.NoError(t, s.Client.BgRewriteAOF(bg()).Err())
-				eventually(t, 10*time.Second, func() bool {
-					p := infoFields(t, s.Client, "persistence")
-					return p["aof_rewrite_in_progress"] == "0" && p["aof_rewrite_scheduled"] == "0" && p["aof_last_bgrewrite_status"] == "ok"
-				}, "the AOF rewrite finishes")
+				rewriteAOF(t, s)
 			}
 			s.Shutdown(t)
 			// The data alone brings them back: no wheel directory, no store on disk.
