@@ -169,6 +169,26 @@ def format_error(exc):
 _gears.format_error = format_error
 
 
+def _hint_isolation_mode():
+    """Own-GIL interpreters refuse C extensions with single-phase init
+    (numpy, torch, PyO3 modules): their ImportError also names the module
+    setting that runs every session in one interpreter, where they load.
+    The loader class is this interpreter's own, so only it is changed."""
+    loader = sys.modules['_frozen_importlib_external'].ExtensionFileLoader
+    create = loader.create_module
+
+    def create_module(self, spec):
+        try:
+            return create(self, spec)
+        except ImportError as e:
+            if 'does not support loading in subinterpreters' not in str(e):
+                raise
+            raise ImportError("%s; load gears with 'IsolationMode shared' to run every session in one "
+                              "shared interpreter, where it loads" % e, name=e.name, path=e.path) from None
+
+    loader.create_module = create_module
+
+
 class _LogStream:
     """sys.stdout/sys.stderr: whole lines go to the Redis log."""
 
