@@ -75,7 +75,7 @@ def flat_error(msg):
     raise GearsFlatError(msg)
 
 
-_timers = {}
+_timers = {}  # token -> (callback, session key)
 _timer_count = 0
 
 
@@ -97,14 +97,21 @@ def registerTE(*args):
     global _timer_count
     _timer_count += 1
     token = _timer_count
-    _timers[token] = callback
-    return _gears.register_timer(token, seconds, key)
+    _timers[token] = (callback, _gears.session_key())
+    try:
+        created = _gears.register_timer(token, seconds, key)
+    except BaseException:
+        del _timers[token]
+        raise
+    if not created:
+        del _timers[token]
+    return created
 
 
 def _fire_timer(token):
     """Runs time event `token`; False stops it (after an exception, as in RedisGears)."""
     try:
-        _timers[token]()
+        _timers[token][0]()
         return True
     except Exception as e:
         _gears.log('warning', 'GEARS: time event stopped after an error: ' + format_error(e))
