@@ -105,6 +105,17 @@ func TestIsolationModeShared(t *testing.T) {
 		eventually(t, 10*time.Second, func() bool { return c.Get(bg(), "streamed").Val() == "v" }, "the stream registration never ran")
 	})
 
+	t.Run("command hook", func(t *testing.T) {
+		requirePyOK(t, c, py(
+			"def stamp(r):",
+			"    execute('HINCRBY', r[1], 'times', 1)",
+			"    return call_next(*r[1:])",
+			"GB('CommandReader').map(stamp).register(hook='hset', keyprefix='hooked:', mode='sync')",
+		))
+		require.NoError(t, c.HSet(bg(), "hooked:1", "f", "v").Err())
+		require.Equal(t, map[string]string{"f": "v", "times": "1"}, c.HGetAll(bg(), "hooked:1").Val())
+	})
+
 	t.Run("time event", func(t *testing.T) {
 		requirePyOK(t, c, "registerTE(1, lambda: execute('INCR', 'ticks'), 'te_key')")
 		eventually(t, 10*time.Second, func() bool { return c.Exists(bg(), "ticks").Val() == 1 }, "the time event never fired")
