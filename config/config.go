@@ -19,7 +19,7 @@ import (
 // Isolation modes accepted by the IsolationMode key.
 const (
 	IsolationSubinterpreter = "subinterpreter" // one own-GIL sub-interpreter per session
-	IsolationShared         = "shared"         // every session in the main interpreter
+	IsolationShared         = "shared"         // every session in one shared interpreter, a globals dict each
 )
 
 // Reply texts of RedisGears 1.2. Error texts deliberately start with

@@ -310,6 +310,15 @@ func (t *Thread) MainGlobals() (Object, error) { return t.ModuleDict("__main__")
 // NewDict returns a new empty dict (a new reference; see Decref).
 func (t *Thread) NewDict() Object { return Object{C.w_PyDict_New()} }
 
+// CopyDict returns a shallow copy of dict d (a new reference; see Decref).
+func (t *Thread) CopyDict(d Object) (Object, error) {
+	c := C.w_PyDict_Copy(d.p)
+	if c == nil {
+		return Object{}, t.fetchError()
+	}
+	return Object{c}, nil
+}
+
 // Decref drops a reference.
 func (t *Thread) Decref(o Object) {
 	if o.p != nil {

@@ -37,6 +37,7 @@ static inline void w_Py_EndInterpreter(PyThreadState *t) { py.Py_EndInterpreter(
 static inline PyObject *w_PyImport_AddModuleRef(const char *n) { return py.PyImport_AddModuleRef(n); }
 static inline PyObject *w_PyModule_GetDict(PyObject *m) { return py.PyModule_GetDict(m); }
 static inline PyObject *w_PyDict_New(void) { return py.PyDict_New(); }
+static inline PyObject *w_PyDict_Copy(PyObject *d) { return py.PyDict_Copy(d); }
 static inline PyObject *w_PyDict_GetItemString(PyObject *d, const char *k) { return py.PyDict_GetItemString(d, k); }
 static inline int w_PyDict_SetItemString(PyObject *d, const char *k, PyObject *v) { return py.PyDict_SetItemString(d, k, v); }
 static inline PyObject *w_PyRun_String(const char *s, int start, PyObject *g, PyObject *l) { return py.PyRun_StringFlags(s, start, g, l, NULL); }

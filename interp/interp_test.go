@@ -199,3 +199,36 @@ func TestInterpretersAreFreed(t *testing.T) {
 	})
 	assert.Equal(t, before, Live())
 }
+
+// Single-phase C extensions load in a SharedGIL interpreter only.
+func TestSharedGILLoadsSinglePhaseExtensions(t *testing.T) {
+	own := newInterp(t)
+	onThread(t, func() {
+		th := own.Attach()
+		defer th.Detach()
+		d := th.NewDict()
+		defer th.Decref(d)
+		err := th.Exec("import _testsinglephase", d)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "does not support loading in subinterpreters")
+	})
+	var shared *Interp
+	onThread(t, func() {
+		var err error
+		shared, err = New(SharedGIL, nil)
+		require.NoError(t, err)
+	})
+	t.Cleanup(func() { onThread(t, shared.Close) })
+	onThread(t, func() {
+		th := shared.Attach()
+		defer th.Detach()
+		d := th.NewDict()
+		defer th.Decref(d)
+		require.NoError(t, th.Exec("import _testsinglephase\nthree = _testsinglephase.sum(1, 2)", d))
+		c, err := th.CopyDict(d)
+		require.NoError(t, err)
+		defer th.Decref(c)
+		require.NoError(t, th.Exec("assert three == 3\nthree = 0", c))
+		require.NoError(t, th.Exec("assert three == 3, 'a copy is a new dict'", d))
+	})
+}

@@ -93,6 +93,7 @@ typedef struct {
     X(PyObject *, PyImport_ImportModule, (const char *))                                   \
     X(PyObject *, PyModule_GetDict, (PyObject *))                                          \
     X(PyObject *, PyDict_New, (void))                                                      \
+    X(PyObject *, PyDict_Copy, (PyObject *))                                               \
     X(int, PyDict_SetItemString, (PyObject *, const char *, PyObject *))                   \
     X(int, PyDict_SetItem, (PyObject *, PyObject *, PyObject *))                           \
     X(PyObject *, PyDict_GetItemString, (PyObject *, const char *))                        \

@@ -105,9 +105,21 @@ static RedisModuleString *arg_to_string(PyObject *o) {
     return r;
 }
 
+int gears_shared_mode;
+
 static gears_session *session_of(PyObject *self) {
+    if (tls.session) return tls.session;
     void **slot = (void **)py_native_slot(self);
     return slot ? (gears_session *)*slot : NULL;
+}
+
+// _gears.session_key(): the key of the session this thread runs Python for
+// under IsolationMode shared; 0 otherwise (an own-GIL interpreter is its
+// session's alone).
+PyObject *gears_session_key(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return py.PyLong_FromLongLong(tls.session ? tls.session->key : 0);
 }
 
 // With the Redis lock held: 1 and errbuf filled when the session's user may
@@ -140,6 +152,11 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     Py_ssize_t cmdlen;
     const char *cmd = py.PyUnicode_AsUTF8AndSize(cmdobj, &cmdlen); // alive as long as args
     if (!cmd) return NULL;
+    gears_session *sess = session_of(self);
+    // Without its session there is no ACL user to check the command against.
+    if (!sess && gears_shared_mode)
+        return raise_gears("execute() is not available on threads started by Python under IsolationMode shared "
+                           "(gears cannot tell their session)");
 
     RedisModuleString *stackv[STACK_ARGS];
     RedisModuleString **argv = n <= STACK_ARGS ? stackv : malloc(sizeof(*argv) * (size_t)n);
@@ -155,7 +172,6 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
         return NULL;
     }
 
-    gears_session *sess = session_of(self);
     gears_thread *t = &tls;
     char errbuf[256] = {0};
     int call_errno = 0;

@@ -8,7 +8,6 @@ import (
 
 	"gears/builder"
 	"gears/interp"
-	"gears/session"
 )
 
 // scriptRun is what a session's top-level script asked for while it ran.
@@ -22,18 +21,16 @@ type scriptRun struct {
 
 var scripts sync.Map // *session.Session -> *scriptRun, while its script runs
 
-func sessionOf(it *interp.Interp) *session.Session {
-	s, _ := it.Owner.Load().(*session.Session)
-	return s
-}
-
 // hostRun is run()'s host half: it creates the execution of plan `token`.
 // The script's own run() starts when the script has finished (its reply
 // depends on it); a run() from inside a step starts now and is dropped
 // once done.
 func hostRun(c *interp.Call) (any, error) {
-	sess := sessionOf(c.Interp)
-	if sess == nil || len(c.Args) < 3 {
+	sess := sessionOf(c)
+	if sess == nil {
+		return nil, noSession("run()")
+	}
+	if len(c.Args) < 3 {
 		return nil, errors.New("run() is not available here")
 	}
 	token, _ := c.Args[0].(int64)
@@ -108,7 +105,7 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 		hookCalls.Store(tid, hc)
 		defer hookCalls.Delete(tid)
 	}
-	err = withInterp(e.Session.Interp, func(t *interp.Thread) error {
+	err = withSession(e.Session, func(t *interp.Thread) error {
 		if !e.SetThread(interp.ThreadID()) {
 			return errAborted
 		}

@@ -15,6 +15,10 @@ import (
 // because Redis's used_memory does not see it.
 func writeInfo(ctx *C.RedisModuleInfoCtx) {
 	total, peak, cur := interp.Memory()
+	ready := 0
+	if g.pool != nil { // none under IsolationMode shared
+		ready = g.pool.Ready()
+	}
 	empty := C.CString("")
 	C.w_InfoAddSection(ctx, empty)
 	C.free(unsafe.Pointer(empty))
@@ -26,7 +30,7 @@ func writeInfo(ctx *C.RedisModuleInfoCtx) {
 		{"nregistrations", int64(g.regs.Len())},
 		{"sessions", int64(g.sessions.Len())},
 		{"live_interpreters", interp.Live()},
-		{"ready_interpreters", int64(g.pool.Ready())},
+		{"ready_interpreters", int64(ready)},
 		{"python_threads", int64(g.threads.Running())},
 		{"scripts_running", g.scriptsRunning.Load()},
 		{"scripts_total", g.scriptsTotal.Load()},

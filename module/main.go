@@ -52,9 +52,6 @@ func onLoad(c Ctx, argv []string) error {
 	if err != nil {
 		return err
 	}
-	if cfg.IsolationMode() != config.IsolationSubinterpreter {
-		return fmt.Errorf("IsolationMode %s is not available in this version", cfg.IsolationMode())
-	}
 	base := cfg.PythonHomeDir()
 	if base == "" {
 		// Redis runs in its `dir`; never default to a shared temp dir.
@@ -95,6 +92,7 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterNative("atomic_exit", C.gears_atomic_exit, interp.MethNoArgs)
 	interp.RegisterNative("scan_keys", C.gears_scan_keys, interp.MethVarargs)
 	interp.RegisterNative("read_key", C.gears_read_key, interp.MethVarargs)
+	interp.RegisterNative("session_key", C.gears_session_key, interp.MethNoArgs)
 	interp.RegisterHost("run", hostRun)
 	interp.RegisterHost("register_timer", hostRegisterTimer)
 	interp.RegisterHost("register", hostRegister)
@@ -107,10 +105,16 @@ func onLoad(c Ctx, argv []string) error {
 	if err := onThread(selfTest); err != nil {
 		return fmt.Errorf("Python self-test failed: %w", err)
 	}
-	g.pool = session.NewPool(interp.OwnGIL, gearsrt.Setup, cfg.InterpreterPoolSize, g.threads.Go, func(err error) {
-		logf("warning", "gears: cannot create a Python interpreter: "+err.Error())
-	})
-	g.pool.Refill()
+	if cfg.IsolationMode() == config.IsolationShared {
+		if err := startShared(); err != nil {
+			return fmt.Errorf("creating the shared Python interpreter: %w", err)
+		}
+	} else {
+		g.pool = session.NewPool(interp.OwnGIL, gearsrt.Setup, cfg.InterpreterPoolSize, g.threads.Go, func(err error) {
+			logf("warning", "gears: cannot create a Python interpreter: "+err.Error())
+		})
+		g.pool.Refill()
+	}
 	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions, cfg.MaxExecutionsPerRegistration,
 		g.threads.Go, runExecution, interruptExecution)
 
@@ -135,8 +139,8 @@ func onLoad(c Ctx, argv []string) error {
 	if C.gears_register_info(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot register the INFO section")
 	}
-	logf("notice", fmt.Sprintf("gears: Python %s ready in %d ms (extraction %d ms) from %s",
-		interp.Version(), time.Since(start).Milliseconds(), extracted.Milliseconds(), home))
+	logf("notice", fmt.Sprintf("gears: Python %s ready in %d ms (extraction %d ms) from %s, IsolationMode %s",
+		interp.Version(), time.Since(start).Milliseconds(), extracted.Milliseconds(), home, cfg.IsolationMode()))
 	return nil
 }
 
@@ -206,11 +210,16 @@ func (host) Hashtag() string {
 	return gearsrt.SlotTag(lowestOwnedSlot())
 }
 
-// sessionC allocates the C half of a session (read by execute() without Go).
-func sessionC(user *C.RedisModuleString) *C.gears_session {
+var sessionKeys atomic.Int64
+
+// giveSessionC allocates the C half of a session (read by execute() without
+// Go), freed when the session ends.
+func giveSessionC(sess *session.Session, user *C.RedisModuleString) {
 	s := (*C.gears_session)(C.calloc(1, C.size_t(unsafe.Sizeof(C.gears_session{}))))
 	s.user = user
-	return s
+	s.key = C.longlong(sessionKeys.Add(1))
+	sess.Native = unsafe.Pointer(s)
+	sess.OnEnd(func() { freeSessionC(s) })
 }
 
 func freeSessionC(s *C.gears_session) {

@@ -12,7 +12,13 @@
 // can read it without calling Go.
 typedef struct {
     RedisModuleString *user; // ACL user of the client that created the session; NULL: no check
+    long long key;           // unique for the process's life: how Python names the session
 } gears_session;
+
+// IsolationMode shared: every session runs in one interpreter, so native
+// functions find their session on the thread (gears_thread.session), not in
+// the interpreter's slot.
+extern int gears_shared_mode;
 
 // What the current OS thread may do with Redis while running Python.
 typedef struct {
@@ -21,6 +27,7 @@ typedef struct {
     int atomic_depth;
     int atomic_locked; // atomic() took the lock itself and must release it
     int restoring;     // re-running a session's script after a restart: no writes
+    gears_session *session; // IsolationMode shared: the session this thread runs Python for, if any
 } gears_thread;
 
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
@@ -58,6 +65,7 @@ PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
 PyObject *gears_scan_keys(PyObject *self, PyObject *args);
 PyObject *gears_read_key(PyObject *self, PyObject *args);
 PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
+PyObject *gears_session_key(PyObject *self, PyObject *unused);
 
 static inline const char *w_StringPtrLen(const RedisModuleString *s, size_t *n) { return rm.StringPtrLen(s, n); }
 static inline int w_ReplyWithError(RedisModuleCtx *c, const char *e) { return rm.ReplyWithError(c, e); }

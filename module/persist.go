@@ -200,8 +200,7 @@ func restoreSession(saved savedSession, replacing string) error {
 	if saved.User != "" {
 		user = cString(saved.User)
 	}
-	cs := sessionC(user)
-	sess.OnEnd(func() { freeSessionC(cs) })
+	giveSessionC(sess, user)
 	for _, id := range saved.Registrations {
 		if i := strings.LastIndexByte(id, '-'); i >= 0 {
 			n, _ := strconv.ParseInt(id[i+1:], 10, 64)
@@ -212,7 +211,7 @@ func restoreSession(saved savedSession, replacing string) error {
 	scripts.Store(sess, sr)
 	t := C.gears_thread_state()
 	t.restoring = 1
-	err = runScript(sess, cs, saved.Script)
+	err = runScript(sess, saved.Script)
 	t.restoring = 0
 	scripts.Delete(sess)
 	if err != nil {

@@ -29,7 +29,7 @@ func cmdPyProfile(c Ctx, argv []string) {
 	g.threads.Go(func() {
 		defer sess.Release(g.threads.Go)
 		var out any
-		err := withInterp(sess.Interp, func(t *interp.Thread) (err error) {
+		err := withSession(sess, func(t *interp.Thread) (err error) {
 			if sub == "reset" {
 				_, err = t.Call("redisgears", "_profile_reset")
 				out = nil

@@ -125,8 +125,7 @@ func cmdPyExecute(c Ctx, argv []string) {
 		p := C.w_StringPtrLen(user, &n)
 		sess.User = C.GoStringN(p, C.int(n))
 	}
-	cs := sessionC(user)
-	sess.OnEnd(func() { freeSessionC(cs) })
+	giveSessionC(sess, user)
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
 	b := block(c, nil)
@@ -141,17 +140,17 @@ func cmdPyExecute(c Ctx, argv []string) {
 			}
 			useRequirements(sess, list)
 		}
-		b.Unblock(finishScript(sess, cs, a))
+		b.Unblock(finishScript(sess, a))
 	})
 }
 
 // finishScript runs the script and then the run() it asked for, and returns
 // the reply: OK, the execution id (UNBLOCKING) or [[results], [errors]].
-func finishScript(sess *session.Session, cs *C.gears_session, a *pyExecuteArgs) func(Ctx) {
+func finishScript(sess *session.Session, a *pyExecuteArgs) func(Ctx) {
 	defer sess.Release(g.threads.Go) // the script's own reference
 	sr := &scriptRun{unblocking: a.unblocking}
 	scripts.Store(sess, sr)
-	err := runScript(sess, cs, a.script)
+	err := runScript(sess, a.script)
 	scripts.Delete(sess)
 	e := sr.exec
 	if err == nil {
@@ -224,22 +223,30 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 
 // runScript gives the session an interpreter and runs its top-level code.
 // It runs on a locked Python thread.
-func runScript(sess *session.Session, cs *C.gears_session, src string) (err error) {
+func runScript(sess *session.Session, src string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("RG.PYEXECUTE", r)
 			err = errors.New("ERR gears internal error (see the Redis log)")
 		}
 	}()
-	it, err := g.pool.Get()
-	if err != nil {
-		return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
+	if sharedInterp != nil {
+		joinShared(sess)
+	} else {
+		it, err := g.pool.Get()
+		if err != nil {
+			return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
+		}
+		*(**C.gears_session)(it.Slot()) = (*C.gears_session)(sess.Native)
+		it.Owner.Store(sess)
+		sess.Interp = it
 	}
-	*(**C.gears_session)(it.Slot()) = cs
-	it.Owner.Store(sess)
-	sess.Interp = it
-	return withInterp(it, func(t *interp.Thread) error {
+	return withSession(sess, func(t *interp.Thread) error {
 		globals, err := t.MainGlobals()
+		if err == nil && sess.Shared {
+			sess.Globals, err = t.CopyDict(globals)
+			globals = sess.Globals
+		}
 		if err != nil {
 			return err
 		}
@@ -255,13 +262,22 @@ func runScript(sess *session.Session, cs *C.gears_session, src string) (err erro
 	})
 }
 
-// withInterp runs fn with it attached to this thread, and makes sure an
-// atomic() block that fn left open cannot keep Redis locked afterwards (one
-// opened around this call, by code that caused it, stays as it is).
-func withInterp(it *interp.Interp, fn func(*interp.Thread) error) error {
-	t := it.Attach()
+// withSession runs fn with the session's interpreter attached to this
+// thread, and makes sure an atomic() block that fn left open cannot keep
+// Redis locked afterwards (one opened around this call, by code that caused
+// it, stays as it is).
+func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
+	t := sess.Interp.Attach()
 	defer t.Detach()
-	if C.gears_thread_state().atomic_depth == 0 {
+	ts := C.gears_thread_state()
+	if sess.Shared {
+		// The interpreter is everyone's: say whose code runs here (a sync
+		// registration may run inside another session's execute()).
+		prev := ts.session
+		ts.session = (*C.gears_session)(sess.Native)
+		defer func() { ts.session = prev }()
+	}
+	if ts.atomic_depth == 0 {
 		defer C.gears_release_atomic()
 	}
 	return fn(t)

@@ -22,7 +22,10 @@ import (
 // become live together when the script succeeds (and none of them when it
 // fails); runtime/builder.py has checked the arguments.
 func hostRegister(c *interp.Call) (any, error) {
-	sess := sessionOf(c.Interp)
+	sess := sessionOf(c)
+	if sess == nil && sharedInterp != nil {
+		return nil, noSession("register()")
+	}
 	v, ok := scripts.Load(sess)
 	if sess == nil || !ok {
 		return nil, errors.New("register() can only be called by the script of RG.PYEXECUTE")
@@ -168,7 +171,7 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 			streamBatchDone(r, payload, out, err)
 		}
 	}()
-	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
+	err = withSession(r.Session, func(t *interp.Thread) error {
 		out, err = callEvent(t, r, payload)
 		return err
 	})
@@ -423,7 +426,7 @@ func cmdUnregister(c Ctx, argv []string) {
 func forget(r *builder.Registration) {
 	g.engine.ForgetRegistration(r)
 	g.threads.Go(func() {
-		withInterp(r.Session.Interp, func(t *interp.Thread) error {
+		withSession(r.Session, func(t *interp.Thread) error {
 			_, err := t.Call("redisgears", "_unregister", r.Token)
 			return err
 		})

@@ -117,8 +117,9 @@ func sysPathCode(list []*reqs.Requirement) string {
 	}
 	js, _ := json.Marshal(dirs) // a JSON list of strings is a Python literal
 	// New entries get new finders: no importlib.invalidate_caches(), which
-	// would import importlib.metadata (tens of ms).
-	return "import sys\nsys.path[0:0] = " + string(js) + "\n"
+	// would import importlib.metadata (tens of ms). In IsolationMode shared
+	// sys.path is everyone's: add each directory once.
+	return "import sys\nsys.path[0:0] = [d for d in " + string(js) + " if d not in sys.path]\n"
 }
 
 // replicateRequirement sends an installed requirement, wheels included, to

@@ -23,8 +23,11 @@ var timerIDs atomic.Int64
 // that key (saved with the data, stopped by deleting it); False when the key
 // exists already. The timer keeps the session alive.
 func hostRegisterTimer(c *interp.Call) (any, error) {
-	sess := sessionOf(c.Interp)
-	if sess == nil || len(c.Args) < 3 {
+	sess := sessionOf(c)
+	if sess == nil {
+		return nil, noSession("registerTE")
+	}
+	if len(c.Args) < 3 {
 		return nil, errors.New("registerTE is not available here")
 	}
 	token, _ := c.Args[0].(int64)
@@ -83,7 +86,7 @@ func runTimer(sess *session.Session, token int64, period time.Duration, id int64
 				}
 				keep <- ok
 			}()
-			withInterp(sess.Interp, func(t *interp.Thread) error {
+			withSession(sess, func(t *interp.Thread) error {
 				v, err := t.Call("redisgears", "_fire_timer", token)
 				ok = err == nil && v == true
 				return nil

@@ -558,6 +558,7 @@ class _Plan:
         self.arg = arg
         self.kwargs = kwargs
         self.steps = steps
+        self.owner = _gears.session_key()
 
     def unread_steps(self):
         """The steps without the trailing str() conversion and collect, which
@@ -771,6 +772,18 @@ def _unregister(token):
     _registered.pop(token, None)
 
 
+def _end_session(key):
+    """Drops what an ended session left here. Under IsolationMode shared
+    every session runs in this interpreter, which outlives them: plans never
+    run or never registered, time events stopped from outside, profiles."""
+    for table in (_plans, _registered):
+        for token in [t for t, plan in table.items() if plan.owner == key]:
+            del table[token]
+    for token in [t for t, (_, owner) in _timers.items() if owner == key]:
+        del _timers[token]
+    _profilers.pop(key, None)
+
+
 def _to_reply(r):
     """A record as RedisGears replies it: lists recursively, int/bool as
     integers, float as '%f' text, '+x'/'-x' strings as status/error, bytes as
@@ -792,26 +805,29 @@ def _to_reply(r):
     return 'PY RECORD'
 
 
-# Profiles of this session's executions while ProfileExecutions is on
-# (RG.PYPROFILE STATS / RESET).
-_profiler = None
+# Profiles of sessions' executions while ProfileExecutions is on
+# (RG.PYPROFILE STATS / RESET), by session key: one per interpreter, except
+# under IsolationMode shared.
+_profilers = {}
 
 
 def _session_profiler():
-    global _profiler
-    if _profiler is None:
+    key = _gears.session_key()
+    profiler = _profilers.get(key)
+    if profiler is None:
         import cProfile
-        _profiler = cProfile.Profile()
-    return _profiler
+        profiler = _profilers[key] = cProfile.Profile()
+    return profiler
 
 
 def _profile_stats(order='tottime'):
     import io
     import pstats
-    if _profiler is None:
+    profiler = _profilers.get(_gears.session_key())
+    if profiler is None:
         raise GearsError('no profile data was collected for this session')
     out = io.StringIO()
-    stats = pstats.Stats(_profiler, stream=out).sort_stats(order)
+    stats = pstats.Stats(profiler, stream=out).sort_stats(order)
     stats.print_stats()
     stats.print_callers()
     stats.print_callees()
@@ -819,5 +835,4 @@ def _profile_stats(order='tottime'):
 
 
 def _profile_reset():
-    global _profiler
-    _profiler = None
+    _profilers.pop(_gears.session_key(), None)

@@ -75,7 +75,7 @@ def flat_error(msg):
     raise GearsFlatError(msg)
 
 
-_timers = {}
+_timers = {}  # token -> (callback, session key)
 _timer_count = 0
 
 
@@ -97,14 +97,21 @@ def registerTE(*args):
     global _timer_count
     _timer_count += 1
     token = _timer_count
-    _timers[token] = callback
-    return _gears.register_timer(token, seconds, key)
+    _timers[token] = (callback, _gears.session_key())
+    try:
+        created = _gears.register_timer(token, seconds, key)
+    except BaseException:
+        del _timers[token]
+        raise
+    if not created:
+        del _timers[token]
+    return created
 
 
 def _fire_timer(token):
     """Runs time event `token`; False stops it (after an exception, as in RedisGears)."""
     try:
-        _timers[token]()
+        _timers[token][0]()
         return True
     except Exception as e:
         _gears.log('warning', 'GEARS: time event stopped after an error: ' + format_error(e))
@@ -167,6 +174,26 @@ def format_error(exc):
 
 
 _gears.format_error = format_error
+
+
+def _hint_isolation_mode():
+    """Own-GIL interpreters refuse C extensions with single-phase init
+    (numpy, torch, PyO3 modules): their ImportError also names the module
+    setting that runs every session in one interpreter, where they load.
+    The loader class is this interpreter's own, so only it is changed."""
+    loader = sys.modules['_frozen_importlib_external'].ExtensionFileLoader
+    create = loader.create_module
+
+    def create_module(self, spec):
+        try:
+            return create(self, spec)
+        except ImportError as e:
+            if 'does not support loading in subinterpreters' not in str(e):
+                raise
+            raise ImportError("%s; load gears with 'IsolationMode shared' to run every session in one "
+                              "shared interpreter, where it loads" % e, name=e.name, path=e.path) from None
+
+    loader.create_module = create_module
 
 
 class _LogStream:

@@ -77,9 +77,21 @@ var (
 	compileErr  error
 )
 
-// Setup loads the runtime into a new interpreter and gives its __main__ the
-// names a session starts with.
+// Setup loads the runtime into a new own-GIL interpreter (one session's)
+// and gives its __main__ the names a session starts with.
 func Setup(t *interp.Thread) error {
+	if err := load(t); err != nil {
+		return err
+	}
+	_, err := t.Call("redisgears", "_hint_isolation_mode")
+	return err
+}
+
+// SetupShared loads the runtime into the interpreter every session shares
+// (IsolationMode shared); its __main__ is what each session's globals copy.
+func SetupShared(t *interp.Thread) error { return load(t) }
+
+func load(t *interp.Thread) error {
 	bootDict, err := t.ModuleDict("_gears_boot")
 	if err != nil {
 		return err

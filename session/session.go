@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"gears/interp"
 	"gears/reqs"
@@ -20,9 +21,16 @@ type Session struct {
 	Script      string // its RG.PYEXECUTE script: re-run to restore it after a restart
 	User        string // the ACL user that ran it
 	Interp      *interp.Interp
+	Native      unsafe.Pointer // the module's C half of the session
 	// Requirements are what its REQUIREMENTS resolved to; their directories
 	// are on its interpreter's sys.path.
 	Requirements []*reqs.Requirement
+
+	// Under IsolationMode shared every session runs in one interpreter,
+	// which outlives them; a session's namespace is then Globals, its own
+	// dict there (else it is its interpreter's __main__).
+	Shared  bool
+	Globals interp.Object
 
 	refs  atomic.Int32
 	kept  atomic.Int32 // things saved with the data besides registrations (keyed time events)
@@ -57,7 +65,8 @@ func (s *Session) Hold() { s.refs.Add(1) }
 // Refs is the number of references held now.
 func (s *Session) Refs() int { return int(s.refs.Load()) }
 
-// OnEnd runs fn once the session has ended and its interpreter is gone.
+// OnEnd runs fn once the session has ended and its interpreter is gone
+// (or, when shared, is no longer used for it).
 func (s *Session) OnEnd(fn func()) {
 	s.mu.Lock()
 	s.onEnd = append(s.onEnd, fn)
@@ -65,13 +74,14 @@ func (s *Session) OnEnd(fn func()) {
 }
 
 // Release drops a reference; the last one ends the session, destroying its
-// interpreter on a thread started by run. It reports whether the session ended.
+// interpreter (unless shared) on a thread started by run. It reports whether
+// the session ended.
 func (s *Session) Release(run func(func())) bool {
 	if s.refs.Add(-1) != 0 {
 		return false
 	}
 	run(func() {
-		if s.Interp != nil {
+		if s.Interp != nil && !s.Shared {
 			s.Interp.Close()
 		}
 		s.mu.Lock()

@@ -279,3 +279,18 @@ func TestForceReinstallRequirements(t *testing.T) {
 	assert.Equal(t, int64(2), reqField(t, e, "GearReqVersion"), "installed again")
 	assert.Equal(t, "2.0+bar1", trigger(t, s.Client, "v"), "the older session keeps working")
 }
+
+// In IsolationMode shared, sessions share sys.modules: requirements work,
+// and the first version imported is the one every session gets (RedisGears'
+// model; docs/requirements.md).
+func TestRequirementsInSharedMode(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withModuleArgs("IsolationMode", "shared", "RequirementsWheelDir", wheelDir(t)))
+	requirePyOK(t, s.Client, versionScript("v1"), "REQUIREMENTS", "foo==1.0")
+	requirePyOK(t, s.Client, versionScript("v2"), "REQUIREMENTS", "foo==2.0")
+	assert.Equal(t, "1.0", trigger(t, s.Client, "v1"))
+	assert.Equal(t, "1.0", trigger(t, s.Client, "v2"), "one sys.modules: the first foo imported stays")
+	v, err := pyexec(s.Client, "import sys\nGB('ShardsIDReader').map(lambda x: len(sys.path) - len(set(sys.path))).run()", "REQUIREMENTS", "foo==1.0")
+	require.NoError(t, err)
+	assert.Equal(t, []any{[]any{"0"}, []any{}}, v, "a requirement's directories are on sys.path once")
+}

@@ -1,0 +1,101 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"sync"
+
+	"gears/interp"
+	gearsrt "gears/runtime"
+	"gears/session"
+)
+
+// IsolationMode shared runs sessions the RedisGears 1.x way, for packages
+// whose C extensions refuse own-GIL interpreters (single-phase init): one
+// interpreter, made at load, with the main GIL and no check on extensions;
+// each session has its own globals dict there, and sys.modules is
+// everyone's. The interpreter cannot tell which session runs, so whoever
+// attaches for a session says so on the thread (withSession sets
+// gears_thread.session): execute() reads it for the ACL user, host functions
+// through sessionOf, Python as _gears.session_key().
+
+var (
+	sharedInterp   *interp.Interp // nil under IsolationMode subinterpreter
+	sharedSessions sync.Map       // gears_session.key -> *session.Session
+)
+
+// startShared creates the shared interpreter and checks its configuration.
+func startShared() error {
+	C.gears_shared_mode = 1
+	return onThread(func() error {
+		it, err := interp.New(interp.SharedGIL, func(t *interp.Thread) error {
+			d := t.NewDict()
+			defer t.Decref(d)
+			err := t.Exec(`
+import _interpreters
+c = _interpreters.get_config(_interpreters.get_current()[0])
+want = dict(use_main_obmalloc=True, allow_threads=True, allow_daemon_threads=False,
+            check_multi_interp_extensions=False, gil='shared')
+got = {k: getattr(c, k) for k in want}
+if got != want:
+    raise SystemError('shared interpreter config reads back as %r, expected %r' % (got, want))
+`, d)
+			if err != nil {
+				return err
+			}
+			return gearsrt.SetupShared(t)
+		})
+		sharedInterp = it
+		return err
+	})
+}
+
+// joinShared makes sess a session of the shared interpreter (its globals are
+// made when its script runs) until it ends.
+func joinShared(sess *session.Session) {
+	sess.Interp, sess.Shared = sharedInterp, true
+	key := int64((*C.gears_session)(sess.Native).key)
+	sharedSessions.Store(key, sess)
+	sess.OnEnd(func() { leaveShared(sess, key) })
+}
+
+// leaveShared drops what an ended session left in the shared interpreter:
+// its globals and the runtime's state for it. It runs on a Python thread.
+func leaveShared(sess *session.Session, key int64) {
+	sharedSessions.Delete(key)
+	t := sharedInterp.Attach()
+	defer t.Detach()
+	if _, err := t.Call("redisgears", "_end_session", key); err != nil {
+		logf("warning", fmt.Sprintf("gears: session %s: %v", sess.ID, err))
+	}
+	t.Decref(sess.Globals)
+}
+
+// sessionOf is the session whose Python calls a host function: the owner of
+// its interpreter, or under IsolationMode shared the session attached on
+// this thread (none on threads that Python started).
+func sessionOf(c *interp.Call) *session.Session {
+	if sharedInterp == nil {
+		s, _ := c.Interp.Owner.Load().(*session.Session)
+		return s
+	}
+	cs := C.gears_thread_state().session
+	if cs == nil {
+		return nil
+	}
+	s, _ := sharedSessions.Load(int64(cs.key))
+	sess, _ := s.(*session.Session)
+	return sess
+}
+
+// noSession is a host function's error when sessionOf found none.
+func noSession(name string) error {
+	if sharedInterp != nil {
+		return fmt.Errorf("%s is not available on threads started by Python under IsolationMode shared (gears cannot tell their session)", name)
+	}
+	return fmt.Errorf("%s is not available here", name)
+}
