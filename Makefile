@@ -42,8 +42,10 @@ integration: deps build
 
 # The RedisGears conformance cases that pass today (see ../shared/conformance).
 CONFORMANCE_CASES ?= cases/config.json cases/runtime.json cases/builder.json cases/readers.json cases/executions.json cases/sessions.json cases/errors.json cases/registrations.json
+# CONFORMANCE_ARGS adds module arguments, e.g. "IsolationMode shared".
+CONFORMANCE_ARGS ?=
 conformance: deps build
-	cd $(SHARED)/conformance && $(GO) run ./cmd/rgconform -module "$(abspath $(SO))" $(CONFORMANCE_CASES)
+	cd $(SHARED)/conformance && $(GO) run ./cmd/rgconform -module "$(abspath $(SO))" -module-args "$(CONFORMANCE_ARGS)" $(CONFORMANCE_CASES)
 
 deps: redis go-deps
 
