@@ -52,7 +52,8 @@ func ensureRequirements(names []string, force bool) ([]*reqs.Requirement, error)
 		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
-	src := reqs.Sources{WheelDir: g.cfg.RequirementsWheelDir(), IndexURL: g.cfg.RequirementsIndexURL()}
+	src := reqs.Sources{WheelDir: g.cfg.RequirementsWheelDir(), IndexURL: g.cfg.RequirementsIndexURL(),
+		Timeout: g.cfg.PythonInstallReqMaxIdleTime()}
 	resolved, pipLog, err := reqs.Download(g.pipDir, src, missing, tmp)
 	if err != nil {
 		return fail(err)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"gears/interp"
 )
@@ -19,6 +21,7 @@ var pipDriver string
 type Sources struct {
 	WheelDir string
 	IndexURL string
+	Timeout  time.Duration // pip's socket timeout for the index (0: pip's own)
 }
 
 // Configured reports whether any source is set.
@@ -64,6 +67,9 @@ func Download(pipDir string, src Sources, names []string, dest string) (res []Re
 		}
 		if src.IndexURL != "" {
 			args = append(args, "--index-url", src.IndexURL)
+			if src.Timeout > 0 {
+				args = append(args, "--timeout", strconv.FormatFloat(src.Timeout.Seconds(), 'f', -1, 64))
+			}
 		} else {
 			args = append(args, "--no-index")
 		}
