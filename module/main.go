@@ -99,6 +99,10 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterHost("call_next", hostCallNext)
 	interp.RegisterHost("get_command", hostGetCommand)
 	interp.RegisterHost("override_reply", hostOverrideReply)
+	interp.RegisterHost("hold_session", hostHoldSession)
+	interp.RegisterHost("enter_session", hostEnterSession)
+	interp.RegisterHost("leave_session", hostLeaveSession)
+	interp.RegisterHost("release_session", hostReleaseSession)
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}

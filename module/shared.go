@@ -21,7 +21,8 @@ import (
 // everyone's. The interpreter cannot tell which session runs, so whoever
 // attaches for a session says so on the thread (withSession sets
 // gears_thread.session): execute() reads it for the ACL user, host functions
-// through sessionOf, Python as _gears.session_key().
+// through sessionOf, Python as _gears.session_key(). Threads that Python
+// starts inherit it (below).
 
 var (
 	sharedInterp   *interp.Interp // nil under IsolationMode subinterpreter
@@ -90,6 +91,47 @@ func sessionOf(c *interp.Call) *session.Session {
 	s, _ := sharedSessions.Load(int64(cs.key))
 	sess, _ := s.(*session.Session)
 	return sess
+}
+
+// Threads that Python starts inherit their session (runtime/gears.py,
+// _threads_inherit_session): hold_session at Thread.start(), on the
+// starting thread, which runs inside the session and so holds a reference;
+// enter_session and leave_session on the new thread; release_session if
+// the start failed.
+
+func sharedSession(c *interp.Call) *session.Session {
+	key, _ := c.Args[0].(int64)
+	s, _ := sharedSessions.Load(key)
+	sess, _ := s.(*session.Session)
+	return sess
+}
+
+func hostHoldSession(c *interp.Call) (any, error) {
+	sess := sharedSession(c)
+	if sess == nil {
+		return false, nil
+	}
+	sess.Hold()
+	return true, nil
+}
+
+func hostEnterSession(c *interp.Call) (any, error) {
+	if sess := sharedSession(c); sess != nil {
+		C.gears_thread_state().session = (*C.gears_session)(sess.Native)
+	}
+	return nil, nil
+}
+
+func hostLeaveSession(c *interp.Call) (any, error) {
+	C.gears_thread_state().session = nil
+	return hostReleaseSession(c)
+}
+
+func hostReleaseSession(c *interp.Call) (any, error) {
+	if sess := sharedSession(c); sess != nil {
+		sess.Release(g.threads.Go)
+	}
+	return nil, nil
 }
 
 // noSession is a host function's error when sessionOf found none.

@@ -196,6 +196,37 @@ def _hint_isolation_mode():
     loader.create_module = create_module
 
 
+def _threads_inherit_session():
+    """IsolationMode shared: the interpreter cannot tell which session a
+    thread started by Python belongs to, so Thread.start() hands its own
+    session to the new thread, which holds it alive until it ends (execute()
+    then runs as the session's user; run() and register() know it)."""
+    import threading
+    start = threading.Thread.start
+
+    def start_in_session(self):
+        key = _gears.session_key()
+        if not key or not _gears.hold_session(key):
+            return start(self)
+        run = self.run
+
+        def run_in_session():
+            _gears.enter_session(key)
+            try:
+                run()
+            finally:
+                _gears.leave_session(key)
+
+        self.run = run_in_session
+        try:
+            return start(self)
+        except BaseException:
+            _gears.release_session(key)
+            raise
+
+    threading.Thread.start = start_in_session
+
+
 class _LogStream:
     """sys.stdout/sys.stderr: whole lines go to the Redis log."""
 

@@ -89,7 +89,13 @@ func Setup(t *interp.Thread) error {
 
 // SetupShared loads the runtime into the interpreter every session shares
 // (IsolationMode shared); its __main__ is what each session's globals copy.
-func SetupShared(t *interp.Thread) error { return load(t) }
+func SetupShared(t *interp.Thread) error {
+	if err := load(t); err != nil {
+		return err
+	}
+	_, err := t.Call("redisgears", "_threads_inherit_session")
+	return err
+}
 
 func load(t *interp.Thread) error {
 	bootDict, err := t.ModuleDict("_gears_boot")

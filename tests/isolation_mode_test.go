@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -183,25 +182,40 @@ func TestIsolationModeShared(t *testing.T) {
 		require.Contains(t, res.([]any)[1], "Execution was aborted")
 	})
 
-	t.Run("Python threads get a clear error", func(t *testing.T) {
+	t.Run("Python threads run as their session", func(t *testing.T) {
 		requirePyOK(t, c, py(
-			"import threading",
-			"errors = []",
+			"import threading, _thread",
 			"def work():",
-			"    for f in (lambda: execute('SET', 'from_thread', '1'), lambda: GB().run()):",
-			"        try:",
-			"            f()",
-			"        except Exception as e:",
-			"            errors.append(str(e))",
-			"    log('from a thread')",
+			"    execute('SET', 'from_thread', '1')",
 			"th = threading.Thread(target=work)",
 			"th.start()",
 			"th.join()",
-			"execute('SET', 'thread_errors', repr(errors))",
+			// A thread made without threading.Thread has no session: a clear error.
+			"done = threading.Event()",
+			"def raw():",
+			"    try:",
+			"        execute('SET', 'from_raw_thread', '1')",
+			"    except Exception as e:",
+			"        log(str(e))",
+			"        err.append(str(e))",
+			"    done.set()",
+			"err = []",
+			"_thread.start_new_thread(raw, ())",
+			"done.wait(5)",
+			"execute('SET', 'raw_thread_error', err[0] if err else '')",
 		))
-		errs := getKey(t, c, "thread_errors")
-		require.Equal(t, 2, strings.Count(errs, "IsolationMode shared"), errs)
-		require.Zero(t, c.Exists(bg(), "from_thread").Val())
+		require.Equal(t, "1", getKey(t, c, "from_thread"))
+		require.Contains(t, getKey(t, c, "raw_thread_error"), "IsolationMode shared")
+		// A thread holds its session alive after the script has ended.
+		requirePyOK(t, c, py(
+			"import threading, time",
+			"def late():",
+			"    time.sleep(0.3)",
+			"    execute('SET', 'late_thread', 'ok')",
+			"threading.Thread(target=late).start()",
+		))
+		eventually(t, 5*time.Second, func() bool { return c.Get(bg(), "late_thread").Val() == "ok" })
+		require.Zero(t, c.Exists(bg(), "from_raw_thread").Val())
 	})
 
 	t.Run("execute() runs as the session's user", func(t *testing.T) {
@@ -210,6 +224,21 @@ func TestIsolationModeShared(t *testing.T) {
 		t.Cleanup(func() { limited.Close() })
 		requirePyOK(t, limited, "execute('SET', 'allowed:1', 'x')")
 		require.Contains(t, requirePyErr(t, limited, "execute('SET', 'forbidden', 'x')"), "NOPERM")
+		// A thread it starts runs as the same user.
+		requirePyOK(t, limited, py(
+			"import threading",
+			"out = []",
+			"def work():",
+			"    try:",
+			"        execute('SET', 'forbidden', 'x')",
+			"    except Exception as e:",
+			"        out.append(str(e))",
+			"th = threading.Thread(target=work)",
+			"th.start()",
+			"th.join()",
+			"execute('SET', 'allowed:thread', out[0])",
+		))
+		require.Contains(t, getKey(t, c, "allowed:thread"), "NOPERM")
 		// A sync registration of the default user runs as that user inside
 		// the limited session's execute().
 		requirePyOK(t, c, "GB().foreach(lambda r: execute('SET', 'nested_write', '1')).register('allowed:nested', mode='sync')")
