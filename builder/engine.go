@@ -14,13 +14,19 @@ import (
 // calling (locked) thread, and reports what it produced.
 type Runner func(e *Execution) (Outcome, error)
 
+// Attacher readies the calling (locked) thread to run executions of sess: it
+// returns their Runner and the function that ends it. Executions of one
+// session queued one behind the other share one attach (making a thread
+// state costs more than a no-op event's Python).
+type Attacher func(sess *session.Session) (run Runner, detach func())
+
 // Interrupter stops the Python code of a running execution.
 type Interrupter func(e *Execution, threadID uint64)
 
 // Engine owns every execution of this shard.
 type Engine struct {
 	shardID   string
-	run       Runner
+	attach    Attacher
 	interrupt Interrupter
 	maxKept   func() int64 // MaxExecutions
 	maxPerReg func() int64 // MaxExecutionsPerRegistration
@@ -39,9 +45,9 @@ type Engine struct {
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
 // started by spawn. Finished executions are kept up to maxKept (run()s) and
 // maxPerReg (per registration).
-func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spawn func(func()), run Runner, interrupt Interrupter) *Engine {
+func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spawn func(func()), attach Attacher, interrupt Interrupter) *Engine {
 	en := &Engine{
-		shardID: shardID, run: run, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
+		shardID: shardID, attach: attach, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
 		byID:  map[string]*Execution{},
 		kept:  list.New(),
 		class: map[*Registration]*list.List{},
@@ -203,6 +209,21 @@ func (en *Engine) next() *Execution {
 	for len(en.queue) == 0 {
 		en.ready.Wait()
 	}
+	return en.popLocked()
+}
+
+// nextOf takes the first queued execution if it is of sess, without waiting:
+// the queue stays first in, first out.
+func (en *Engine) nextOf(sess *session.Session) *Execution {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if len(en.queue) == 0 || en.queue[0].Session != sess {
+		return nil
+	}
+	return en.popLocked()
+}
+
+func (en *Engine) popLocked() *Execution {
 	e := en.queue[0]
 	en.queue[0] = nil
 	en.queue = en.queue[1:]
@@ -211,11 +232,16 @@ func (en *Engine) next() *Execution {
 
 func (en *Engine) worker() {
 	for {
-		en.execute(en.next())
+		e := en.next()
+		run, detach := en.attach(e.Session)
+		for ; e != nil; e = en.nextOf(e.Session) {
+			en.execute(e, run)
+		}
+		detach()
 	}
 }
 
-func (en *Engine) execute(e *Execution) {
+func (en *Engine) execute(e *Execution, run Runner) {
 	// Executions nobody lists are forgotten once finished (whoever waits on
 	// them holds the execution itself); listed ones may now be evicted.
 	defer func() {
@@ -236,7 +262,7 @@ func (en *Engine) execute(e *Execution) {
 	e.status = Running
 	e.mu.Unlock()
 
-	out, err := en.run(e)
+	out, err := run(e)
 
 	e.mu.Lock()
 	e.status = Done
@@ -267,6 +293,13 @@ func (e *Execution) SetThread(id uint64) bool {
 	defer e.mu.Unlock()
 	e.threadID = id
 	return !e.abort
+}
+
+// AbortRequested reports whether an abort of e was asked for.
+func (e *Execution) AbortRequested() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.abort
 }
 
 // RunsOn reports whether e is running Python on thread id.

@@ -454,6 +454,12 @@ func (t *Thread) function(module, name string) (*C.PyObject, error) {
 // ThreadID is the calling OS thread's Python thread identifier.
 func ThreadID() uint64 { return uint64(C.py_thread_ident()) }
 
+// ClearInterrupt drops an Interrupt of this thread that its code finished
+// before seeing.
+func (t *Thread) ClearInterrupt() {
+	C.w_PyThreadState_SetAsyncExc(C.ulong(ThreadID()), nil)
+}
+
 // Interrupt raises _gears.forcestopped in thread threadID of interpreter i
 // at its next bytecode boundary, if still(), checked while holding i's GIL,
 // says that thread still runs the code to stop. It attaches to i, so it may

@@ -78,8 +78,16 @@ var errAborted = errors.New("Execution was aborted")
 // errors.
 func keepsResults(r *builder.Registration) bool { return r.Reader == "CommandReader" }
 
-// runExecution runs e's plan on this execution thread (the engine's Runner).
-func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
+// attachSession attaches this execution thread to sess's interpreter for the
+// executions of sess the engine runs one after the other (its Attacher).
+func attachSession(sess *session.Session) (builder.Runner, func()) {
+	t := sess.Interp.Attach()
+	run := func(e *builder.Execution) (builder.Outcome, error) { return runExecution(e, t) }
+	return run, t.Detach
+}
+
+// runExecution runs e's plan on this execution thread, attached as t.
+func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("execution "+e.ID, r)
@@ -108,11 +116,18 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 		hookCalls.Store(tid, hc)
 		defer hookCalls.Delete(tid)
 	}
-	err = withInterp(e.Session.Interp, func(t *interp.Thread) error {
+	err = inInterp(t, func(t *interp.Thread) error {
 		if !e.SetThread(interp.ThreadID()) {
 			return errAborted
 		}
-		defer e.SetThread(0)
+		defer func() {
+			e.SetThread(0)
+			if e.AbortRequested() {
+				// An interrupt it did not see must not reach the next
+				// execution of this attach.
+				t.ClearInterrupt()
+			}
+		}()
 		if r := e.Registration; r != nil {
 			var err error
 			out, err = callEvent(t, r, e.Payload)

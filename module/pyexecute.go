@@ -249,6 +249,11 @@ func runScript(sess *session.Session, cs *C.gears_session, src string) (err erro
 func withInterp(it *interp.Interp, fn func(*interp.Thread) error) error {
 	t := it.Attach()
 	defer t.Detach()
+	return inInterp(t, fn)
+}
+
+// inInterp is withInterp on a thread attached already.
+func inInterp(t *interp.Thread, fn func(*interp.Thread) error) error {
 	if C.gears_thread_state().atomic_depth == 0 {
 		defer C.gears_release_atomic()
 	}
