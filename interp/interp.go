@@ -425,6 +425,25 @@ func (t *Thread) Call(module, name string, args ...any) (any, error) {
 	return toGo(r)
 }
 
+// Function is module.name for C code of the layer above (a borrowed
+// reference, valid while the interpreter lives), found as Call finds it.
+func (t *Thread) Function(module, name string) (unsafe.Pointer, error) {
+	f, err := t.function(module, name)
+	return unsafe.Pointer(f), err
+}
+
+// Raised takes the exception that C code of the layer above left raised,
+// formatted as Call's errors are.
+func (t *Thread) Raised() error { return t.fetchError() }
+
+// Take converts o, a new reference made by C code of the layer above, as
+// Call converts results, and drops the reference.
+func (t *Thread) Take(o unsafe.Pointer) (any, error) {
+	p := (*C.PyObject)(o)
+	defer C.w_Py_DecRef(p)
+	return toGo(p)
+}
+
 // function finds module.name, remembering it per interpreter: hot paths
 // call the same few functions for every event. The cache is used only with
 // the interpreter's GIL held, which serializes it.

@@ -59,6 +59,10 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args);
 PyObject *gears_read_key(PyObject *self, PyObject *args);
 PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
 
+enum { TRIGGER_REPLIED, TRIGGER_RAISED, TRIGGER_RESULT };
+int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, RedisModuleString **argv, int argc,
+                  PyObject **out);
+
 static inline const char *w_StringPtrLen(const RedisModuleString *s, size_t *n) { return rm.StringPtrLen(s, n); }
 static inline int w_ReplyWithError(RedisModuleCtx *c, const char *e) { return rm.ReplyWithError(c, e); }
 static inline int w_ReplyWithSimpleString(RedisModuleCtx *c, const char *s) { return rm.ReplyWithSimpleString(c, s); }

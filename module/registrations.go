@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"gears/builder"
 	"gears/interp"
@@ -274,6 +275,12 @@ func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.
 	if err != nil {
 		return builder.Outcome{}, err
 	}
+	return eventOutcome(r, v), nil
+}
+
+// eventOutcome reads _run_event's [results, errors] (or errors alone when
+// nobody reads the results).
+func eventOutcome(r *builder.Registration, v any) builder.Outcome {
 	var o builder.Outcome
 	if l := asList(v); keepsResults(r) && len(l) == 2 {
 		o.Results, _ = l[0].([]any)
@@ -281,7 +288,7 @@ func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.
 	} else {
 		o.Errors = errorTexts(v)
 	}
-	return o, nil
+	return o
 }
 
 func errorTexts(v any) []string {
@@ -340,6 +347,55 @@ func cmdTrigger(c Ctx, argv []string) {
 			replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
 		})
 	}()
+}
+
+// triggerFast serves RG.TRIGGER and RG.TRIGGERONKEY of a sync registration
+// (not profiled) in C: gears_trigger reads the arguments and writes the reply
+// unless the outcome needs the generic path (errors, unusual results).
+func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
+	if argc < 2 || g.cfg.ProfileExecutions() {
+		return false
+	}
+	var n C.size_t
+	p := C.w_StringPtrLen(C.gears_arg(argv, 1), &n)
+	// Only looked up, never kept: no copy of the name.
+	r, ok := g.regs.Trigger(unsafe.String((*byte)(unsafe.Pointer(p)), int(n)))
+	if !ok || r.Mode != "sync" {
+		return false
+	}
+	var out builder.Outcome
+	var err error
+	replied := false
+	r.Triggered()
+	start := time.Now()
+	defer func() {
+		if rec := recover(); rec != nil {
+			logPanic("registration "+r.ID, rec)
+			err = errors.New("gears internal error (see the Redis log)")
+		}
+		r.Finished(out, err, time.Since(start))
+		if !replied {
+			replyTrigger(c, out, err)
+		}
+	}()
+	err = withInterp(r.Session.Interp, func(t *interp.Thread) error {
+		fn, err := t.Function("redisgears", "_run_event")
+		if err != nil {
+			return err
+		}
+		var res *C.PyObject
+		switch C.gears_trigger(c.p, (*C.PyObject)(fn), C.longlong(r.Token), argv, argc, &res) {
+		case C.TRIGGER_REPLIED:
+			replied = true
+			return nil
+		case C.TRIGGER_RAISED:
+			return t.Raised()
+		}
+		v, err := t.Take(unsafe.Pointer(res))
+		out = eventOutcome(r, v)
+		return err
+	})
+	return true
 }
 
 // inOrder runs the executions of an `inorder` trigger one at a time, in the
