@@ -337,12 +337,12 @@ func (rs *Registrations) Trigger(name string) (*Registration, bool) {
 	return r, ok
 }
 
-// KeyEvent is the registrations that a keyspace event concerns: KeysReader
-// ones by prefix and event type, StreamReader ones on xadd by prefix.
-func (rs *Registrations) KeyEvent(key, event string) []*Registration {
+// KeyEvent appends to out the registrations that a keyspace event concerns:
+// KeysReader ones by prefix and event type, StreamReader ones on xadd by
+// prefix.
+func (rs *Registrations) KeyEvent(key, event string, out []*Registration) []*Registration {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
-	var out []*Registration
 	for _, r := range rs.list {
 		switch r.Reader {
 		case "KeysReader":

@@ -94,10 +94,10 @@ const maxSyncDepth = 16
 var syncDepth int // main-thread and lock-holder only: guarded by the Redis lock
 
 // goKeyspaceEvent runs with the Redis lock held, on the main thread or on a
-// thread whose execute() caused the event.
+// thread whose execute() caused the event; flags are the context's.
 //
 //export goKeyspaceEvent
-func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C.int) {
+func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("keyspace event", r)
@@ -107,20 +107,28 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 		return
 	}
 	// Registrations fire on masters only, never while loading.
-	flags := Ctx{ctx}.Flags()
 	if flags&C.REDISMODULE_CTX_FLAGS_MASTER == 0 || flags&C.REDISMODULE_CTX_FLAGS_LOADING != 0 {
 		return
 	}
-	k, ev := C.GoStringN(key, keyLen), C.GoString(event)
-	regs := g.regs.KeyEvent(k, ev)
+	ev := eventName(event, eventLen)
+	// The key is matched where Redis keeps it, and copied once it matches.
+	var buf [4]*builder.Registration
+	regs := g.regs.KeyEvent(unsafe.String((*byte)(unsafe.Pointer(key)), int(keyLen)), ev, buf[:0])
 	if len(regs) == 0 {
 		return
 	}
+	k := C.GoStringN(key, keyLen)
+	var payload any = keyEvent{k, ev}
 	keyType := ""
-	cc := currentCommand()
+	var cc *commandCall
 	for _, r := range regs {
-		if r.Commands != nil && (cc == nil || !r.Watches(cc.name)) {
-			continue // fires only for events its commands cause
+		if r.Commands != nil {
+			if cc == nil {
+				cc = currentCommand()
+			}
+			if cc == nil || !r.Watches(cc.name) {
+				continue // fires only for events its commands cause
+			}
 		}
 		if r.KeyTypes != nil {
 			if keyType == "" {
@@ -136,7 +144,6 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 			}
 			continue
 		}
-		payload := []any{k, ev}
 		if cc != nil && r.Commands != nil && r.Mode != "sync" {
 			cc.add(startCommandEvent(r, payload, cc))
 			continue
@@ -153,6 +160,24 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 		}
 		startEvent(r, payload)
 	}
+}
+
+// keyEvent is a KeysReader event: the record's key and event.
+type keyEvent struct{ key, event string }
+
+// eventNames interns event names (a few distinct ones, each seen for every
+// write). Guarded by the Redis lock, as goKeyspaceEvent is.
+var eventNames = map[string]string{}
+
+func eventName(p *C.char, n C.int) string {
+	if s, ok := eventNames[unsafe.String((*byte)(unsafe.Pointer(p)), int(n))]; ok {
+		return s
+	}
+	s := C.GoStringN(p, n)
+	if len(eventNames) < 256 {
+		eventNames[s] = s
+	}
+	return s
 }
 
 // runSync runs a registration's execution on this thread, now.
@@ -267,6 +292,13 @@ func globOf(prefix string) string {
 // timings, and no results unless a trigger's caller reads them.
 func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.Outcome, error) {
 	profile := g.cfg.ProfileExecutions()
+	ke, isKeyEvent := payload.(keyEvent)
+	if isKeyEvent && !profile {
+		return callKeyEvent(t, r, ke)
+	}
+	if isKeyEvent {
+		payload = []any{ke.key, ke.event}
+	}
 	if profile || r.Reader == "StreamReader" {
 		v, err := t.Call("redisgears", "_run_execution", r.Token, profile, payload, keepsResults(r))
 		return outcome(v), err
@@ -276,6 +308,28 @@ func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.
 		return builder.Outcome{}, err
 	}
 	return eventOutcome(r, v), nil
+}
+
+// callKeyEvent is callEvent's short path for a keyspace event: gears_key_event
+// makes the arguments in C, and a result of None (no errors) stays there.
+func callKeyEvent(t *interp.Thread, r *builder.Registration, ke keyEvent) (builder.Outcome, error) {
+	fn, err := t.Function("redisgears", "_run_event")
+	if err != nil {
+		return builder.Outcome{}, err
+	}
+	var res *C.PyObject
+	rc := C.gears_key_event((*C.PyObject)(fn), C.longlong(r.Token),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.key))), C.size_t(len(ke.key)),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.event))), C.size_t(len(ke.event)),
+		C.int(boolInt(keepsResults(r))), &res)
+	switch rc {
+	case C.EVENT_RAISED:
+		return builder.Outcome{}, t.Raised()
+	case C.EVENT_NONE:
+		return builder.Outcome{}, nil
+	}
+	v, err := t.Take(unsafe.Pointer(res))
+	return eventOutcome(r, v), err
 }
 
 // eventOutcome reads _run_event's [results, errors] (or errors alone when
