@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"container/list"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,11 +34,11 @@ type Engine struct {
 	mu     sync.Mutex
 	seq    int64
 	byID   map[string]*Execution
-	kept   *list.List                   // of *Execution, oldest first: RG.DUMPEXECUTIONS
-	class  map[*Registration]*list.List // the same per registration (nil: run()s), for eviction
-	events int                          // event executions alive (not in byID)
-	queue  []*Execution                 // waiting for a worker; unbounded: Start never blocks
-	ready  *sync.Cond                   // signalled when queue grows, with mu
+	kept   execList                    // oldest first: RG.DUMPEXECUTIONS
+	class  map[*Registration]*execList // the same per registration (nil: run()s), for eviction
+	events int                         // event executions alive (not in byID)
+	queue  []*Execution                // waiting for a worker; unbounded: Start never blocks
+	ready  *sync.Cond                  // signalled when queue grows, with mu
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
@@ -49,8 +48,8 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 	en := &Engine{
 		shardID: shardID, attach: attach, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
 		byID:  map[string]*Execution{},
-		kept:  list.New(),
-		class: map[*Registration]*list.List{},
+		kept:  execList{which: keptList},
+		class: map[*Registration]*execList{},
 	}
 	en.ready = sync.NewCond(&en.mu)
 	for range workers {
@@ -76,7 +75,7 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 	sess.Hold()
 	e := &Execution{
 		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload,
-		status: Created, steps: steps, done: make(chan struct{}), kept: kept,
+		status: Created, steps: steps, kept: kept,
 	}
 	en.mu.Lock()
 	e.ID = en.nextIDLocked()
@@ -89,13 +88,14 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 	}
 	var evicted []*Execution
 	if kept {
-		e.elem = en.kept.PushBack(e)
+		en.kept.pushBack(e)
 		cl := en.class[r]
 		if cl == nil {
-			cl = list.New()
+			cl = &execList{which: classList}
 			en.class[r] = cl
 		}
-		e.classElem = cl.PushBack(e)
+		cl.pushBack(e)
+		e.listed = true
 		evicted = en.evictLocked(r)
 	}
 	en.mu.Unlock()
@@ -130,13 +130,13 @@ func (en *Engine) ForgetRegistration(r *Registration) {
 	en.mu.Lock()
 	var dropped []*Execution
 	if cl := en.class[r]; cl != nil {
-		for el := cl.Front(); el != nil; {
-			e := el.Value.(*Execution)
-			el = el.Next()
+		for e := cl.front; e != nil; {
+			next := cl.after(e)
 			if e.Finished() {
 				en.forgetLocked(e)
 				dropped = append(dropped, e)
 			}
+			e = next
 		}
 	}
 	en.mu.Unlock()
@@ -152,7 +152,14 @@ func (en *Engine) NextID() string {
 
 func (en *Engine) nextIDLocked() string {
 	en.seq++
-	return en.shardID + "-" + strconv.FormatInt(en.seq, 10)
+	// One allocation: every event's execution gets an id on the main thread.
+	var id strings.Builder
+	id.Grow(len(en.shardID) + 21)
+	id.WriteString(en.shardID)
+	id.WriteByte('-')
+	var n [20]byte
+	id.Write(strconv.AppendInt(n[:0], en.seq, 10))
+	return id.String()
 }
 
 // evictLocked drops the oldest finished executions of r's class (r's own,
@@ -165,8 +172,8 @@ func (en *Engine) evictLocked(r *Registration) []*Execution {
 	}
 	cl := en.class[r]
 	var out []*Execution
-	for cl != nil && int64(cl.Len()) > limit {
-		e := cl.Front().Value.(*Execution)
+	for cl != nil && int64(cl.n) > limit {
+		e := cl.front
 		if !e.Finished() {
 			break
 		}
@@ -182,14 +189,14 @@ func (en *Engine) forgetLocked(e *Execution) {
 		en.events--
 	}
 	delete(en.byID, e.ID)
-	if e.elem != nil {
-		en.kept.Remove(e.elem)
+	if e.listed {
+		en.kept.remove(e)
 		cl := en.class[e.Registration]
-		cl.Remove(e.classElem)
-		if cl.Len() == 0 {
+		cl.remove(e)
+		if cl.n == 0 {
 			delete(en.class, e.Registration)
 		}
-		e.elem, e.classElem = nil, nil
+		e.listed = false
 	}
 }
 
@@ -280,26 +287,19 @@ func (en *Engine) execute(e *Execution, run Runner) {
 			}
 		}
 	}
+	e.finishLocked()
 	e.mu.Unlock()
-	close(e.done)
 }
 
 // SetThread records the Python thread running e, so an abort can interrupt
 // it. The Runner calls it while attached to the interpreter: with the thread
-// id before running the plan (false means the execution was aborted meanwhile
-// and must not run), and with 0 after.
+// id before running the plan, and with 0 after. False means an abort was
+// asked for: the execution must not run, or may have been interrupted.
 func (e *Execution) SetThread(id uint64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.threadID = id
 	return !e.abort
-}
-
-// AbortRequested reports whether an abort of e was asked for.
-func (e *Execution) AbortRequested() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.abort
 }
 
 // RunsOn reports whether e is running Python on thread id.
@@ -320,8 +320,8 @@ func (en *Engine) getLocked(id string) (*Execution, bool) {
 	if e, ok := en.byID[id]; ok {
 		return e, true
 	}
-	for el := en.kept.Front(); el != nil; el = el.Next() {
-		if e := el.Value.(*Execution); e.ID == id {
+	for e := en.kept.front; e != nil; e = en.kept.after(e) {
+		if e.ID == id {
 			return e, true
 		}
 	}
@@ -332,9 +332,9 @@ func (en *Engine) getLocked(id string) (*Execution, bool) {
 func (en *Engine) List() []*Execution {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	out := make([]*Execution, 0, en.kept.Len())
-	for el := en.kept.Front(); el != nil; el = el.Next() {
-		out = append(out, el.Value.(*Execution))
+	out := make([]*Execution, 0, en.kept.n)
+	for e := en.kept.front; e != nil; e = en.kept.after(e) {
+		out = append(out, e)
 	}
 	return out
 }
@@ -370,7 +370,7 @@ func (en *Engine) Discard(e *Execution) {
 	e.mu.Lock()
 	if e.status == Created {
 		e.status = Aborted
-		close(e.done)
+		e.finishLocked()
 	}
 	e.mu.Unlock()
 	en.Drop(e.ID) //nolint:errcheck // finished now, so Drop cannot refuse
@@ -388,7 +388,7 @@ func (en *Engine) Abort(id string) error {
 	status, thread := e.status, e.threadID
 	if status == Created {
 		e.status = Aborted
-		close(e.done)
+		e.finishLocked()
 	}
 	e.mu.Unlock()
 	if status == Running && thread != 0 {

@@ -106,25 +106,27 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			}
 		}()
 	}
-	if cc, ok := pendingCommand.LoadAndDelete(e); ok {
-		tid := interp.ThreadID()
-		commandCalls.Store(tid, cc)
-		defer commandCalls.Delete(tid)
+	// Only the events of commands= and hook registrations run with a context.
+	if r := e.Registration; r != nil && r.Commands != nil {
+		if cc, ok := pendingCommand.LoadAndDelete(e); ok {
+			commandCalls.Store(t.ID(), cc)
+			defer commandCalls.Delete(t.ID())
+		}
 	}
-	if hc, ok := pendingHooks.LoadAndDelete(e); ok {
-		tid := interp.ThreadID()
-		hookCalls.Store(tid, hc)
-		defer hookCalls.Delete(tid)
+	if r := e.Registration; r != nil && r.Hook != "" {
+		if hc, ok := pendingHooks.LoadAndDelete(e); ok {
+			hookCalls.Store(t.ID(), hc)
+			defer hookCalls.Delete(t.ID())
+		}
 	}
 	err = inInterp(t, func(t *interp.Thread) error {
-		if !e.SetThread(interp.ThreadID()) {
+		if !e.SetThread(t.ID()) {
 			return errAborted
 		}
 		defer func() {
-			e.SetThread(0)
-			if e.AbortRequested() {
-				// An interrupt it did not see must not reach the next
-				// execution of this attach.
+			if !e.SetThread(0) {
+				// Aborted: an interrupt it did not see must not reach the
+				// next execution of this attach.
 				t.ClearInterrupt()
 			}
 		}()

@@ -254,8 +254,13 @@ func withInterp(it *interp.Interp, fn func(*interp.Thread) error) error {
 
 // inInterp is withInterp on a thread attached already.
 func inInterp(t *interp.Thread, fn func(*interp.Thread) error) error {
-	if C.gears_thread_state().atomic_depth == 0 {
-		defer C.gears_release_atomic()
+	ts := C.gears_thread_state() // this thread's, read without crossing into C again
+	if ts.atomic_depth == 0 {
+		defer func() {
+			if ts.atomic_depth != 0 || ts.atomic_locked != 0 {
+				C.gears_release_atomic()
+			}
+		}()
 	}
 	return fn(t)
 }
