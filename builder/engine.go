@@ -38,7 +38,8 @@ type Engine struct {
 	class  map[*Registration]*execList // the same per registration (nil: run()s), for eviction
 	events int                         // event executions alive (not in byID)
 	queue  []*Execution                // waiting for a worker; unbounded: Start never blocks
-	ready  *sync.Cond                  // signalled when queue grows, with mu
+	idle   int                         // workers parked and not yet woken
+	park   *session.Parking            // where idle workers wait
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
@@ -51,7 +52,7 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 		kept:  execList{which: keptList},
 		class: map[*Registration]*execList{},
 	}
-	en.ready = sync.NewCond(&en.mu)
+	en.park = session.NewParking()
 	for range workers {
 		spawn(en.worker)
 	}
@@ -62,16 +63,22 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 // reference until the execution is dropped). kept executions are listed by
 // RG.DUMPEXECUTIONS and evicted beyond MaxExecutions.
 func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc string, kept bool) *Execution {
-	return en.create(sess, token, steps, desc, kept, nil, nil)
+	return en.create(sess, token, steps, desc, kept, nil, nil, false)
 }
 
 // CreateEvent registers the execution of registration r on one event; it is
 // listed (as registered) until evicted beyond MaxExecutionsPerRegistration.
 func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
-	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload) // steps shared until profiled
+	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, false) // steps shared until profiled
 }
 
-func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any) *Execution {
+// StartEvent is CreateEvent then Start, taking the engine's lock once (the
+// main thread does it for every event).
+func (en *Engine) StartEvent(r *Registration, payload any) *Execution {
+	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, true)
+}
+
+func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool) *Execution {
 	sess.Hold()
 	e := &Execution{
 		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload,
@@ -98,7 +105,11 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 		e.listed = true
 		evicted = en.evictLocked(r)
 	}
+	wake := start && en.queueLocked(e)
 	en.mu.Unlock()
+	if wake {
+		en.park.Wake()
+	}
 	en.release(evicted)
 	return e
 }
@@ -204,9 +215,21 @@ func (en *Engine) forgetLocked(e *Execution) {
 // the Redis main thread, which the execution threads may wait for.
 func (en *Engine) Start(e *Execution) {
 	en.mu.Lock()
-	en.queue = append(en.queue, e)
+	wake := en.queueLocked(e)
 	en.mu.Unlock()
-	en.ready.Signal()
+	if wake {
+		en.park.Wake()
+	}
+}
+
+// queueLocked queues e and reports whether an idle worker must be woken.
+func (en *Engine) queueLocked(e *Execution) bool {
+	en.queue = append(en.queue, e)
+	if en.idle == 0 {
+		return false
+	}
+	en.idle-- // one wake-up per idle worker: a woken one may find the queue empty
+	return true
 }
 
 // next waits for a queued execution.
@@ -214,7 +237,10 @@ func (en *Engine) next() *Execution {
 	en.mu.Lock()
 	defer en.mu.Unlock()
 	for len(en.queue) == 0 {
-		en.ready.Wait()
+		en.idle++
+		en.mu.Unlock()
+		en.park.Wait()
+		en.mu.Lock()
 	}
 	return en.popLocked()
 }

@@ -357,9 +357,7 @@ func errorTexts(v any) []string {
 // startEvent queues a registration's execution on an execution thread.
 func startEvent(r *builder.Registration, payload any) *builder.Execution {
 	r.Triggered()
-	e := g.engine.CreateEvent(r, payload)
-	g.engine.Start(e)
-	return e
+	return g.engine.StartEvent(r, payload)
 }
 
 // RG.TRIGGER <trigger> [arg ...] and RG.TRIGGERONKEY <trigger> <key> [arg ...]:
