@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"container/list"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,13 +13,19 @@ import (
 // calling (locked) thread, and reports what it produced.
 type Runner func(e *Execution) (Outcome, error)
 
+// Attacher readies the calling (locked) thread to run executions of sess: it
+// returns their Runner and the function that ends it. Executions of one
+// session queued one behind the other share one attach (making a thread
+// state costs more than a no-op event's Python).
+type Attacher func(sess *session.Session) (run Runner, detach func())
+
 // Interrupter stops the Python code of a running execution.
 type Interrupter func(e *Execution, threadID uint64)
 
 // Engine owns every execution of this shard.
 type Engine struct {
 	shardID   string
-	run       Runner
+	attach    Attacher
 	interrupt Interrupter
 	maxKept   func() int64 // MaxExecutions
 	maxPerReg func() int64 // MaxExecutionsPerRegistration
@@ -29,24 +34,25 @@ type Engine struct {
 	mu     sync.Mutex
 	seq    int64
 	byID   map[string]*Execution
-	kept   *list.List                   // of *Execution, oldest first: RG.DUMPEXECUTIONS
-	class  map[*Registration]*list.List // the same per registration (nil: run()s), for eviction
-	events int                          // event executions alive (not in byID)
-	queue  []*Execution                 // waiting for a worker; unbounded: Start never blocks
-	ready  *sync.Cond                   // signalled when queue grows, with mu
+	kept   execList                    // oldest first: RG.DUMPEXECUTIONS
+	class  map[*Registration]*execList // the same per registration (nil: run()s), for eviction
+	events int                         // event executions alive (not in byID)
+	queue  []*Execution                // waiting for a worker; unbounded: Start never blocks
+	idle   int                         // workers parked and not yet woken
+	park   *session.Parking            // where idle workers wait
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
 // started by spawn. Finished executions are kept up to maxKept (run()s) and
 // maxPerReg (per registration).
-func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spawn func(func()), run Runner, interrupt Interrupter) *Engine {
+func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spawn func(func()), attach Attacher, interrupt Interrupter) *Engine {
 	en := &Engine{
-		shardID: shardID, run: run, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
+		shardID: shardID, attach: attach, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
 		byID:  map[string]*Execution{},
-		kept:  list.New(),
-		class: map[*Registration]*list.List{},
+		kept:  execList{which: keptList},
+		class: map[*Registration]*execList{},
 	}
-	en.ready = sync.NewCond(&en.mu)
+	en.park = session.NewParking()
 	for range workers {
 		spawn(en.worker)
 	}
@@ -57,20 +63,26 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 // reference until the execution is dropped). kept executions are listed by
 // RG.DUMPEXECUTIONS and evicted beyond MaxExecutions.
 func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc string, kept bool) *Execution {
-	return en.create(sess, token, steps, desc, kept, nil, nil)
+	return en.create(sess, token, steps, desc, kept, nil, nil, false)
 }
 
 // CreateEvent registers the execution of registration r on one event; it is
 // listed (as registered) until evicted beyond MaxExecutionsPerRegistration.
 func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
-	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload) // steps shared until profiled
+	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, false) // steps shared until profiled
 }
 
-func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any) *Execution {
+// StartEvent is CreateEvent then Start, taking the engine's lock once (the
+// main thread does it for every event).
+func (en *Engine) StartEvent(r *Registration, payload any) *Execution {
+	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, true)
+}
+
+func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool) *Execution {
 	sess.Hold()
 	e := &Execution{
 		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload,
-		status: Created, steps: steps, done: make(chan struct{}), kept: kept,
+		status: Created, steps: steps, kept: kept,
 	}
 	en.mu.Lock()
 	e.ID = en.nextIDLocked()
@@ -83,16 +95,21 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 	}
 	var evicted []*Execution
 	if kept {
-		e.elem = en.kept.PushBack(e)
+		en.kept.pushBack(e)
 		cl := en.class[r]
 		if cl == nil {
-			cl = list.New()
+			cl = &execList{which: classList}
 			en.class[r] = cl
 		}
-		e.classElem = cl.PushBack(e)
+		cl.pushBack(e)
+		e.listed = true
 		evicted = en.evictLocked(r)
 	}
+	wake := start && en.queueLocked(e)
 	en.mu.Unlock()
+	if wake {
+		en.park.Wake()
+	}
 	en.release(evicted)
 	return e
 }
@@ -124,13 +141,13 @@ func (en *Engine) ForgetRegistration(r *Registration) {
 	en.mu.Lock()
 	var dropped []*Execution
 	if cl := en.class[r]; cl != nil {
-		for el := cl.Front(); el != nil; {
-			e := el.Value.(*Execution)
-			el = el.Next()
+		for e := cl.front; e != nil; {
+			next := cl.after(e)
 			if e.Finished() {
 				en.forgetLocked(e)
 				dropped = append(dropped, e)
 			}
+			e = next
 		}
 	}
 	en.mu.Unlock()
@@ -146,7 +163,14 @@ func (en *Engine) NextID() string {
 
 func (en *Engine) nextIDLocked() string {
 	en.seq++
-	return en.shardID + "-" + strconv.FormatInt(en.seq, 10)
+	// One allocation: every event's execution gets an id on the main thread.
+	var id strings.Builder
+	id.Grow(len(en.shardID) + 21)
+	id.WriteString(en.shardID)
+	id.WriteByte('-')
+	var n [20]byte
+	id.Write(strconv.AppendInt(n[:0], en.seq, 10))
+	return id.String()
 }
 
 // evictLocked drops the oldest finished executions of r's class (r's own,
@@ -159,8 +183,8 @@ func (en *Engine) evictLocked(r *Registration) []*Execution {
 	}
 	cl := en.class[r]
 	var out []*Execution
-	for cl != nil && int64(cl.Len()) > limit {
-		e := cl.Front().Value.(*Execution)
+	for cl != nil && int64(cl.n) > limit {
+		e := cl.front
 		if !e.Finished() {
 			break
 		}
@@ -176,14 +200,14 @@ func (en *Engine) forgetLocked(e *Execution) {
 		en.events--
 	}
 	delete(en.byID, e.ID)
-	if e.elem != nil {
-		en.kept.Remove(e.elem)
+	if e.listed {
+		en.kept.remove(e)
 		cl := en.class[e.Registration]
-		cl.Remove(e.classElem)
-		if cl.Len() == 0 {
+		cl.remove(e)
+		if cl.n == 0 {
 			delete(en.class, e.Registration)
 		}
-		e.elem, e.classElem = nil, nil
+		e.listed = false
 	}
 }
 
@@ -191,9 +215,21 @@ func (en *Engine) forgetLocked(e *Execution) {
 // the Redis main thread, which the execution threads may wait for.
 func (en *Engine) Start(e *Execution) {
 	en.mu.Lock()
-	en.queue = append(en.queue, e)
+	wake := en.queueLocked(e)
 	en.mu.Unlock()
-	en.ready.Signal()
+	if wake {
+		en.park.Wake()
+	}
+}
+
+// queueLocked queues e and reports whether an idle worker must be woken.
+func (en *Engine) queueLocked(e *Execution) bool {
+	en.queue = append(en.queue, e)
+	if en.idle == 0 {
+		return false
+	}
+	en.idle-- // one wake-up per idle worker: a woken one may find the queue empty
+	return true
 }
 
 // next waits for a queued execution.
@@ -201,8 +237,26 @@ func (en *Engine) next() *Execution {
 	en.mu.Lock()
 	defer en.mu.Unlock()
 	for len(en.queue) == 0 {
-		en.ready.Wait()
+		en.idle++
+		en.mu.Unlock()
+		en.park.Wait()
+		en.mu.Lock()
 	}
+	return en.popLocked()
+}
+
+// nextOf takes the first queued execution if it is of sess, without waiting:
+// the queue stays first in, first out.
+func (en *Engine) nextOf(sess *session.Session) *Execution {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if len(en.queue) == 0 || en.queue[0].Session != sess {
+		return nil
+	}
+	return en.popLocked()
+}
+
+func (en *Engine) popLocked() *Execution {
 	e := en.queue[0]
 	en.queue[0] = nil
 	en.queue = en.queue[1:]
@@ -211,11 +265,16 @@ func (en *Engine) next() *Execution {
 
 func (en *Engine) worker() {
 	for {
-		en.execute(en.next())
+		e := en.next()
+		run, detach := en.attach(e.Session)
+		for ; e != nil; e = en.nextOf(e.Session) {
+			en.execute(e, run)
+		}
+		detach()
 	}
 }
 
-func (en *Engine) execute(e *Execution) {
+func (en *Engine) execute(e *Execution, run Runner) {
 	// Executions nobody lists are forgotten once finished (whoever waits on
 	// them holds the execution itself); listed ones may now be evicted.
 	defer func() {
@@ -236,7 +295,7 @@ func (en *Engine) execute(e *Execution) {
 	e.status = Running
 	e.mu.Unlock()
 
-	out, err := en.run(e)
+	out, err := run(e)
 
 	e.mu.Lock()
 	e.status = Done
@@ -254,14 +313,14 @@ func (en *Engine) execute(e *Execution) {
 			}
 		}
 	}
+	e.finishLocked()
 	e.mu.Unlock()
-	close(e.done)
 }
 
 // SetThread records the Python thread running e, so an abort can interrupt
 // it. The Runner calls it while attached to the interpreter: with the thread
-// id before running the plan (false means the execution was aborted meanwhile
-// and must not run), and with 0 after.
+// id before running the plan, and with 0 after. False means an abort was
+// asked for: the execution must not run, or may have been interrupted.
 func (e *Execution) SetThread(id uint64) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -287,8 +346,8 @@ func (en *Engine) getLocked(id string) (*Execution, bool) {
 	if e, ok := en.byID[id]; ok {
 		return e, true
 	}
-	for el := en.kept.Front(); el != nil; el = el.Next() {
-		if e := el.Value.(*Execution); e.ID == id {
+	for e := en.kept.front; e != nil; e = en.kept.after(e) {
+		if e.ID == id {
 			return e, true
 		}
 	}
@@ -299,9 +358,9 @@ func (en *Engine) getLocked(id string) (*Execution, bool) {
 func (en *Engine) List() []*Execution {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	out := make([]*Execution, 0, en.kept.Len())
-	for el := en.kept.Front(); el != nil; el = el.Next() {
-		out = append(out, el.Value.(*Execution))
+	out := make([]*Execution, 0, en.kept.n)
+	for e := en.kept.front; e != nil; e = en.kept.after(e) {
+		out = append(out, e)
 	}
 	return out
 }
@@ -337,7 +396,7 @@ func (en *Engine) Discard(e *Execution) {
 	e.mu.Lock()
 	if e.status == Created {
 		e.status = Aborted
-		close(e.done)
+		e.finishLocked()
 	}
 	e.mu.Unlock()
 	en.Drop(e.ID) //nolint:errcheck // finished now, so Drop cannot refuse
@@ -355,7 +414,7 @@ func (en *Engine) Abort(id string) error {
 	status, thread := e.status, e.threadID
 	if status == Created {
 		e.status = Aborted
-		close(e.done)
+		e.finishLocked()
 	}
 	e.mu.Unlock()
 	if status == Running && thread != 0 {

@@ -18,8 +18,13 @@ func goThreads(fn func()) { go fn() }
 
 func newTestEngine(t *testing.T, workers int, max int64, run Runner) *Engine {
 	t.Helper()
-	return NewEngine(StandaloneShardID, workers, func() int64 { return max }, func() int64 { return max }, goThreads, run,
+	return NewEngine(StandaloneShardID, workers, func() int64 { return max }, func() int64 { return max }, goThreads, attachNothing(run),
 		func(*Execution, uint64) {})
+}
+
+// attachNothing runs executions with run, in sessions without interpreters.
+func attachNothing(run Runner) Attacher {
+	return func(*session.Session) (Runner, func()) { return run, func() {} }
 }
 
 func wait(t *testing.T, e *Execution) {
@@ -104,14 +109,14 @@ func TestAbortRunningExecutionInterruptsItsThread(t *testing.T) {
 	interrupted := make(chan uint64, 1)
 	stop := make(chan struct{})
 	en := NewEngine(StandaloneShardID, 1, func() int64 { return 10 }, func() int64 { return 10 }, goThreads,
-		func(e *Execution) (Outcome, error) {
+		attachNothing(func(e *Execution) (Outcome, error) {
 			if !e.SetThread(42) {
 				return Outcome{}, errors.New("aborted")
 			}
 			<-stop
 			e.SetThread(0)
 			return Outcome{Errors: []string{"Execution was aborted"}}, nil
-		},
+		}),
 		func(e *Execution, thread uint64) {
 			interrupted <- thread
 			close(stop)
@@ -165,4 +170,50 @@ func TestStartNeverBlocks(t *testing.T) {
 	}
 	close(release)
 	require.Eventually(t, func() bool { return en.Len() == 0 }, 30*time.Second, 10*time.Millisecond)
+}
+
+func TestExecutionsOfOneSessionQueuedTogetherShareAnAttach(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	release := make(chan struct{})
+	run := func(e *Execution) (Outcome, error) {
+		if e.Desc == "first" {
+			<-release
+		}
+		mu.Lock()
+		log = append(log, e.Desc)
+		mu.Unlock()
+		return Outcome{}, nil
+	}
+	en := NewEngine(StandaloneShardID, 1, func() int64 { return 10 }, func() int64 { return 10 }, goThreads,
+		func(s *session.Session) (Runner, func()) {
+			mu.Lock()
+			log = append(log, "attach "+s.ID)
+			mu.Unlock()
+			return run, func() {
+				mu.Lock()
+				log = append(log, "detach "+s.ID)
+				mu.Unlock()
+			}
+		}, func(*Execution, uint64) {})
+	s1, s2 := session.New("s1", "", nil), session.New("s2", "", nil)
+	first := en.Create(s1, 1, nil, "first", false)
+	en.Start(first)
+	require.Eventually(t, func() bool { return first.Status() == Running }, 5*time.Second, time.Millisecond)
+	var last *Execution
+	for _, q := range []struct {
+		s    *session.Session
+		desc string
+	}{{s1, "a"}, {s1, "b"}, {s2, "c"}, {s1, "d"}} {
+		last = en.Create(q.s, 1, nil, q.desc, false)
+		en.Start(last)
+	}
+	close(release)
+	wait(t, last)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(log) == 11 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, []string{
+		"attach s1", "first", "a", "b", "detach s1",
+		"attach s2", "c", "detach s2",
+		"attach s1", "d", "detach s1",
+	}, log, "first in, first out; one attach per run of one session")
 }

@@ -5,8 +5,8 @@
 package builder
 
 import (
-	"container/list"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gears/session"
@@ -38,19 +38,20 @@ type Execution struct {
 	Registration *Registration
 	Payload      any
 
-	mu        sync.Mutex
-	status    Status
-	steps     []Step
-	results   []any
-	errors    []string
-	total     time.Duration
-	read      time.Duration
-	threadID  uint64 // Python thread running it, for abort
-	abort     bool
-	done      chan struct{}
-	kept      bool          // listed by RG.DUMPEXECUTIONS until dropped
-	elem      *list.Element // in the engine's kept list
-	classElem *list.Element // in its class's list (see Engine.class)
+	mu       sync.Mutex
+	status   Status
+	steps    []Step
+	results  []any
+	errors   []string
+	total    time.Duration
+	read     time.Duration
+	threadID uint64 // Python thread running it, for abort
+	abort    bool
+	done     chan struct{} // made by Done() for whoever waits; closed when finished
+	finished atomic.Bool   // set with mu held
+	kept     bool          // listed by RG.DUMPEXECUTIONS until dropped
+	listed   bool          // in the engine's kept and class lists (under the engine's mu)
+	links    [2]links      // in those lists
 }
 
 // Snapshot is an execution's state at one moment.
@@ -85,18 +86,31 @@ func (e *Execution) Status() Status {
 	return e.status
 }
 
-// Done is closed when the execution has finished (done or aborted).
-func (e *Execution) Done() <-chan struct{} { return e.done }
+// Done is closed when the execution has finished (done or aborted). The
+// channel is made for the few executions someone waits on, not for each
+// event's.
+func (e *Execution) Done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.done == nil {
+		e.done = make(chan struct{})
+		if e.finished.Load() {
+			close(e.done)
+		}
+	}
+	return e.done
+}
 
-// Finished reports whether Done is closed.
-func (e *Execution) Finished() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
+// finishLocked marks e finished, with e.mu held.
+func (e *Execution) finishLocked() {
+	e.finished.Store(true)
+	if e.done != nil {
+		close(e.done)
 	}
 }
+
+// Finished reports whether the execution has finished (done or aborted).
+func (e *Execution) Finished() bool { return e.finished.Load() }
 
 // Outcome is what running a plan produced.
 type Outcome struct {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gears/session"
@@ -33,10 +34,11 @@ type Registration struct {
 	// StreamReader
 	Stream StreamArgs
 
-	mu      sync.Mutex
-	stats   Stats
-	streams *streamState
-	removed bool // unregistered
+	mu        sync.Mutex
+	stats     Stats        // but Triggered: triggered
+	triggered atomic.Int64 // counted on the main thread for each event, without mu (which the workers take)
+	streams   *streamState
+	removed   bool // unregistered
 }
 
 func (r *Registration) markRemoved() {
@@ -95,11 +97,7 @@ func (r *Registration) MatchesType(keyType string) bool {
 }
 
 // Triggered counts an event that starts an execution.
-func (r *Registration) Triggered() {
-	r.mu.Lock()
-	r.stats.Triggered++
-	r.mu.Unlock()
-}
+func (r *Registration) Triggered() { r.triggered.Add(1) }
 
 // Finished records an execution's outcome.
 func (r *Registration) Finished(o Outcome, err error, took time.Duration) {
@@ -122,14 +120,18 @@ func (r *Registration) Finished(o Outcome, err error, took time.Duration) {
 // Stats copies the counters.
 func (r *Registration) Stats() Stats {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stats
+	st := r.stats
+	r.mu.Unlock()
+	// Read last: every outcome counted above was triggered before.
+	st.Triggered = r.triggered.Load()
+	return st
 }
 
 // ClearStats resets the counters (RG.CLEARREGISTRATIONSSTATS).
 func (r *Registration) ClearStats() {
 	r.mu.Lock()
 	r.stats = Stats{}
+	r.triggered.Store(0)
 	st := r.streams
 	r.mu.Unlock()
 	if st != nil {
@@ -337,12 +339,12 @@ func (rs *Registrations) Trigger(name string) (*Registration, bool) {
 	return r, ok
 }
 
-// KeyEvent is the registrations that a keyspace event concerns: KeysReader
-// ones by prefix and event type, StreamReader ones on xadd by prefix.
-func (rs *Registrations) KeyEvent(key, event string) []*Registration {
+// KeyEvent appends to out the registrations that a keyspace event concerns:
+// KeysReader ones by prefix and event type, StreamReader ones on xadd by
+// prefix.
+func (rs *Registrations) KeyEvent(key, event string, out []*Registration) []*Registration {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
-	var out []*Registration
 	for _, r := range rs.list {
 		switch r.Reader {
 		case "KeysReader":

@@ -169,7 +169,7 @@ func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {
 	it.ID = int64(C.w_PyInterpreterState_GetID(it.state))
 	registry.Store(it.handle, it)
 	live.Add(1)
-	t := &Thread{interp: it, ts: ts}
+	t := &Thread{interp: it, ts: ts, tid: ThreadID()}
 	err := installHostFuncs(t)
 	if err == nil && setup != nil {
 		err = setup(t)
@@ -228,6 +228,7 @@ type Thread struct {
 	ts     *C.PyThreadState
 	cached *cachedState     // nil: ts is deleted at Detach
 	prev   *C.PyThreadState // the thread state this one interrupted, if any
+	tid    uint64
 }
 
 // Attach makes the calling OS thread run Python in i. The caller must have
@@ -241,6 +242,7 @@ func (i *Interp) Attach() *Thread {
 		t.prev = C.w_PyEval_SaveThread()
 	}
 	tid := ThreadID()
+	t.tid = tid
 	i.tsMu.Lock()
 	if i.cache == nil {
 		i.cache = map[uint64]*cachedState{}
@@ -281,6 +283,9 @@ func (t *Thread) Detach() {
 	}
 	t.interp.attached.Done()
 }
+
+// ID is the attached OS thread's Python thread identifier (ThreadID).
+func (t *Thread) ID() uint64 { return t.tid }
 
 // Interp is the interpreter this thread is attached to.
 func (t *Thread) Interp() *Interp { return t.interp }
@@ -434,6 +439,25 @@ func (t *Thread) Call(module, name string, args ...any) (any, error) {
 	return toGo(r)
 }
 
+// Function is module.name for C code of the layer above (a borrowed
+// reference, valid while the interpreter lives), found as Call finds it.
+func (t *Thread) Function(module, name string) (unsafe.Pointer, error) {
+	f, err := t.function(module, name)
+	return unsafe.Pointer(f), err
+}
+
+// Raised takes the exception that C code of the layer above left raised,
+// formatted as Call's errors are.
+func (t *Thread) Raised() error { return t.fetchError() }
+
+// Take converts o, a new reference made by C code of the layer above, as
+// Call converts results, and drops the reference.
+func (t *Thread) Take(o unsafe.Pointer) (any, error) {
+	p := (*C.PyObject)(o)
+	defer C.w_Py_DecRef(p)
+	return toGo(p)
+}
+
 // function finds module.name, remembering it per interpreter: hot paths
 // call the same few functions for every event. The cache is used only with
 // the interpreter's GIL held, which serializes it.
@@ -462,6 +486,12 @@ func (t *Thread) function(module, name string) (*C.PyObject, error) {
 
 // ThreadID is the calling OS thread's Python thread identifier.
 func ThreadID() uint64 { return uint64(C.py_thread_ident()) }
+
+// ClearInterrupt drops an Interrupt of this thread that its code finished
+// before seeing.
+func (t *Thread) ClearInterrupt() {
+	C.w_PyThreadState_SetAsyncExc(C.ulong(t.tid), nil)
+}
 
 // Interrupt raises _gears.forcestopped in thread threadID of interpreter i
 // at its next bytecode boundary, if still(), checked while holding i's GIL,

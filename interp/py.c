@@ -111,6 +111,7 @@ void *py_native_slot(PyObject *self) { return (void *)(intptr_t)py.PyLong_AsLong
 // raw domain (malloc; sizes from malloc_usable_size). Objects larger than
 // pymalloc's blocks come from the raw domain, so together they cover all.
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -158,16 +159,42 @@ static void raw_free(void *ctx, void *p) {
     free(p);
 }
 
+// A thread state's first frame takes a 16 KiB data-stack chunk from the
+// arena allocator, and deleting the thread state gives it back: an mmap, page
+// faults and an munmap (with a TLB flush on every CPU) per attach on threads
+// that do not keep their thread states. A few freed chunks of that size are
+// kept for reuse instead. CPython initializes every chunk it gets.
+#define CHUNK_SIZE (16 * 1024)
+#define CHUNKS_KEPT 16
+
+static pthread_mutex_t chunks_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *chunks[CHUNKS_KEPT];
+static int nchunks;
+
 static void *arena_alloc(void *ctx, size_t n) {
     (void)ctx;
-    void *p = arena_orig.alloc(arena_orig.ctx, n);
+    void *p = NULL;
+    if (n == CHUNK_SIZE) {
+        pthread_mutex_lock(&chunks_mu);
+        if (nchunks > 0) p = chunks[--nchunks];
+        pthread_mutex_unlock(&chunks_mu);
+    }
+    if (!p) p = arena_orig.alloc(arena_orig.ctx, n);
     if (p) mem_add((long long)n);
     return p;
 }
 
 static void arena_free(void *ctx, void *p, size_t n) {
     (void)ctx;
-    if (p) mem_sub((long long)n);
+    if (!p) return;
+    mem_sub((long long)n);
+    if (n == CHUNK_SIZE) {
+        pthread_mutex_lock(&chunks_mu);
+        int kept = nchunks < CHUNKS_KEPT;
+        if (kept) chunks[nchunks++] = p;
+        pthread_mutex_unlock(&chunks_mu);
+        if (kept) return;
+    }
     arena_orig.free(arena_orig.ctx, p, n);
 }
 

@@ -17,36 +17,39 @@ type command struct {
 	name  string
 	flags string
 	run   func(c Ctx, argv []string)
+	// fast, when set, may serve the command from Redis's arguments as they
+	// are; false leaves it to run.
+	fast func(c Ctx, argv **C.RedisModuleString, argc C.int) bool
 }
 
 // commands is indexed by the id C uses to call back (goCommand).
 var commands = []command{
-	{"rg.pyexecute", "readonly", cmdPyExecute},
-	{"rg.configget", "readonly", cmdConfigGet},
-	{"rg.configset", "readonly", cmdConfigSet},
-	{"rg.pystats", "readonly", cmdPyStats},
-	{"rg.dumpexecutions", "readonly", cmdDumpExecutions},
-	{"rg.getexecution", "readonly", cmdGetExecution},
-	{"rg.getresults", "readonly", cmdGetResults},
-	{"rg.getresultsblocking", "readonly", cmdGetResultsBlocking},
-	{"rg.dropexecution", "readonly", cmdDropExecution},
-	{"rg.abortexecution", "readonly", cmdAbortExecution},
-	{"rg.pyprofile", "readonly", cmdPyProfile},
-	{"rg.trigger", "readonly", cmdTrigger},
-	{"rg.triggeronkey", "readonly", cmdTrigger},
-	{"rg.dumpregistrations", "readonly", cmdDumpRegistrations},
-	{"rg.unregister", "readonly", cmdUnregister},
-	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats},
-	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions},
-	{"rg.pauseregistrations", "readonly", cmdPauseRegistrations},
-	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations},
-	{"rg.pydumpreqs", "readonly", cmdPyDumpReqs},
-	{"rg.pyexportreq", "readonly", cmdPyExportReq},
-	{"rg.pyimportreq", "write", cmdPyImportReq},
-	{"rg.innerimportreq", "write", cmdInnerImportReq},
-	{"rg.innerregister", "write", cmdInnerRegister},
-	{"rg.innerunregister", "write", cmdInnerUnregister},
-	{"rg.innerhook", "write", cmdInnerHook},
+	{"rg.pyexecute", "readonly", cmdPyExecute, nil},
+	{"rg.configget", "readonly", cmdConfigGet, nil},
+	{"rg.configset", "readonly", cmdConfigSet, nil},
+	{"rg.pystats", "readonly", cmdPyStats, nil},
+	{"rg.dumpexecutions", "readonly", cmdDumpExecutions, nil},
+	{"rg.getexecution", "readonly", cmdGetExecution, nil},
+	{"rg.getresults", "readonly", cmdGetResults, nil},
+	{"rg.getresultsblocking", "readonly", cmdGetResultsBlocking, nil},
+	{"rg.dropexecution", "readonly", cmdDropExecution, nil},
+	{"rg.abortexecution", "readonly", cmdAbortExecution, nil},
+	{"rg.pyprofile", "readonly", cmdPyProfile, nil},
+	{"rg.trigger", "readonly", cmdTrigger, triggerFast},
+	{"rg.triggeronkey", "readonly", cmdTrigger, triggerFast},
+	{"rg.dumpregistrations", "readonly", cmdDumpRegistrations, nil},
+	{"rg.unregister", "readonly", cmdUnregister, nil},
+	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats, nil},
+	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions, nil},
+	{"rg.pauseregistrations", "readonly", cmdPauseRegistrations, nil},
+	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations, nil},
+	{"rg.pydumpreqs", "readonly", cmdPyDumpReqs, nil},
+	{"rg.pyexportreq", "readonly", cmdPyExportReq, nil},
+	{"rg.pyimportreq", "write", cmdPyImportReq, nil},
+	{"rg.innerimportreq", "write", cmdInnerImportReq, nil},
+	{"rg.innerregister", "write", cmdInnerRegister, nil},
+	{"rg.innerunregister", "write", cmdInnerUnregister, nil},
+	{"rg.innerhook", "write", cmdInnerHook, nil},
 }
 
 func registerCommands(c Ctx) error {

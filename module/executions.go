@@ -8,6 +8,7 @@ import (
 
 	"gears/builder"
 	"gears/interp"
+	"gears/session"
 )
 
 // scriptRun is what a session's top-level script asked for while it ran.
@@ -75,8 +76,16 @@ var errAborted = errors.New("Execution was aborted")
 // errors.
 func keepsResults(r *builder.Registration) bool { return r.Reader == "CommandReader" }
 
-// runExecution runs e's plan on this execution thread (the engine's Runner).
-func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
+// attachSession attaches this execution thread to sess's interpreter for the
+// executions of sess the engine runs one after the other (its Attacher).
+func attachSession(sess *session.Session) (builder.Runner, func()) {
+	t := sess.Interp.Attach()
+	run := func(e *builder.Execution) (builder.Outcome, error) { return runExecution(e, t) }
+	return run, t.Detach
+}
+
+// runExecution runs e's plan on this execution thread, attached as t.
+func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("execution "+e.ID, r)
@@ -95,21 +104,30 @@ func runExecution(e *builder.Execution) (out builder.Outcome, err error) {
 			}
 		}()
 	}
-	if cc, ok := pendingCommand.LoadAndDelete(e); ok {
-		tid := interp.ThreadID()
-		commandCalls.Store(tid, cc)
-		defer commandCalls.Delete(tid)
+	// Only the events of commands= and hook registrations run with a context.
+	if r := e.Registration; r != nil && r.Commands != nil {
+		if cc, ok := pendingCommand.LoadAndDelete(e); ok {
+			commandCalls.Store(t.ID(), cc)
+			defer commandCalls.Delete(t.ID())
+		}
 	}
-	if hc, ok := pendingHooks.LoadAndDelete(e); ok {
-		tid := interp.ThreadID()
-		hookCalls.Store(tid, hc)
-		defer hookCalls.Delete(tid)
+	if r := e.Registration; r != nil && r.Hook != "" {
+		if hc, ok := pendingHooks.LoadAndDelete(e); ok {
+			hookCalls.Store(t.ID(), hc)
+			defer hookCalls.Delete(t.ID())
+		}
 	}
-	err = withSession(e.Session, func(t *interp.Thread) error {
-		if !e.SetThread(interp.ThreadID()) {
+	err = inInterp(t, e.Session, func(t *interp.Thread) error {
+		if !e.SetThread(t.ID()) {
 			return errAborted
 		}
-		defer e.SetThread(0)
+		defer func() {
+			if !e.SetThread(0) {
+				// Aborted: an interrupt it did not see must not reach the
+				// next execution of this attach.
+				t.ClearInterrupt()
+			}
+		}()
 		if r := e.Registration; r != nil {
 			var err error
 			out, err = callEvent(t, r, e.Payload)

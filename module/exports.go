@@ -46,7 +46,11 @@ func goCommand(id C.int, ctx *C.RedisModuleCtx, argv **C.RedisModuleString, argc
 		c.Error("ERR unknown gears command")
 		return C.REDISMODULE_OK
 	}
-	commands[id].run(c, args(argv, argc))
+	cmd := commands[id]
+	if cmd.fast != nil && cmd.fast(c, argv, argc) {
+		return C.REDISMODULE_OK
+	}
+	cmd.run(c, args(argv, argc))
 	return C.REDISMODULE_OK
 }
 

@@ -120,7 +120,7 @@ func onLoad(c Ctx, argv []string) error {
 		g.pool.Refill()
 	}
 	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions, cfg.MaxExecutionsPerRegistration,
-		g.threads.Go, runExecution, interruptExecution)
+		g.threads.Go, attachSession, interruptExecution)
 
 	if err := registerCommands(c); err != nil {
 		return err

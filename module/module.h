@@ -67,6 +67,13 @@ PyObject *gears_read_key(PyObject *self, PyObject *args);
 PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
 PyObject *gears_session_key(PyObject *self, PyObject *unused);
 
+enum { TRIGGER_REPLIED, TRIGGER_RAISED, TRIGGER_RESULT };
+int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, RedisModuleString **argv, int argc,
+                  PyObject **out);
+enum { EVENT_NONE, EVENT_RAISED, EVENT_RESULT };
+int gears_key_event(PyObject *run_event, long long token, const char *key, size_t keylen, const char *event,
+                    size_t eventlen, int keep, PyObject **out);
+
 static inline const char *w_StringPtrLen(const RedisModuleString *s, size_t *n) { return rm.StringPtrLen(s, n); }
 static inline int w_ReplyWithError(RedisModuleCtx *c, const char *e) { return rm.ReplyWithError(c, e); }
 static inline int w_ReplyWithSimpleString(RedisModuleCtx *c, const char *s) { return rm.ReplyWithSimpleString(c, s); }

@@ -269,7 +269,13 @@ func runScript(sess *session.Session, src string) (err error) {
 func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
 	t := sess.Interp.Attach()
 	defer t.Detach()
-	ts := C.gears_thread_state()
+	return inInterp(t, sess, fn)
+}
+
+// inInterp is withSession on a thread attached already to sess's
+// interpreter.
+func inInterp(t *interp.Thread, sess *session.Session, fn func(*interp.Thread) error) error {
+	ts := C.gears_thread_state() // this thread's, read without crossing into C again
 	if sess.Shared {
 		// The interpreter is everyone's: say whose code runs here (a sync
 		// registration may run inside another session's execute()).
@@ -278,7 +284,11 @@ func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
 		defer func() { ts.session = prev }()
 	}
 	if ts.atomic_depth == 0 {
-		defer C.gears_release_atomic()
+		defer func() {
+			if ts.atomic_depth != 0 || ts.atomic_locked != 0 {
+				C.gears_release_atomic()
+			}
+		}()
 	}
 	return fn(t)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"gears/builder"
 	"gears/interp"
@@ -96,10 +97,10 @@ const maxSyncDepth = 16
 var syncDepth int // main-thread and lock-holder only: guarded by the Redis lock
 
 // goKeyspaceEvent runs with the Redis lock held, on the main thread or on a
-// thread whose execute() caused the event.
+// thread whose execute() caused the event; flags are the context's.
 //
 //export goKeyspaceEvent
-func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C.int) {
+func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("keyspace event", r)
@@ -109,20 +110,28 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 		return
 	}
 	// Registrations fire on masters only, never while loading.
-	flags := Ctx{ctx}.Flags()
 	if flags&C.REDISMODULE_CTX_FLAGS_MASTER == 0 || flags&C.REDISMODULE_CTX_FLAGS_LOADING != 0 {
 		return
 	}
-	k, ev := C.GoStringN(key, keyLen), C.GoString(event)
-	regs := g.regs.KeyEvent(k, ev)
+	ev := eventName(event, eventLen)
+	// The key is matched where Redis keeps it, and copied once it matches.
+	var buf [4]*builder.Registration
+	regs := g.regs.KeyEvent(unsafe.String((*byte)(unsafe.Pointer(key)), int(keyLen)), ev, buf[:0])
 	if len(regs) == 0 {
 		return
 	}
+	k := C.GoStringN(key, keyLen)
+	var payload any = keyEvent{k, ev}
 	keyType := ""
-	cc := currentCommand()
+	var cc *commandCall
 	for _, r := range regs {
-		if r.Commands != nil && (cc == nil || !r.Watches(cc.name)) {
-			continue // fires only for events its commands cause
+		if r.Commands != nil {
+			if cc == nil {
+				cc = currentCommand()
+			}
+			if cc == nil || !r.Watches(cc.name) {
+				continue // fires only for events its commands cause
+			}
 		}
 		if r.KeyTypes != nil {
 			if keyType == "" {
@@ -138,7 +147,6 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 			}
 			continue
 		}
-		payload := []any{k, ev}
 		if cc != nil && r.Commands != nil && r.Mode != "sync" {
 			cc.add(startCommandEvent(r, payload, cc))
 			continue
@@ -155,6 +163,24 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, event *C.char, key *C.char, keyLen C
 		}
 		startEvent(r, payload)
 	}
+}
+
+// keyEvent is a KeysReader event: the record's key and event.
+type keyEvent struct{ key, event string }
+
+// eventNames interns event names (a few distinct ones, each seen for every
+// write). Guarded by the Redis lock, as goKeyspaceEvent is.
+var eventNames = map[string]string{}
+
+func eventName(p *C.char, n C.int) string {
+	if s, ok := eventNames[unsafe.String((*byte)(unsafe.Pointer(p)), int(n))]; ok {
+		return s
+	}
+	s := C.GoStringN(p, n)
+	if len(eventNames) < 256 {
+		eventNames[s] = s
+	}
+	return s
 }
 
 // runSync runs a registration's execution on this thread, now.
@@ -269,6 +295,13 @@ func globOf(prefix string) string {
 // timings, and no results unless a trigger's caller reads them.
 func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.Outcome, error) {
 	profile := g.cfg.ProfileExecutions()
+	ke, isKeyEvent := payload.(keyEvent)
+	if isKeyEvent && !profile {
+		return callKeyEvent(t, r, ke)
+	}
+	if isKeyEvent {
+		payload = []any{ke.key, ke.event}
+	}
 	if profile || r.Reader == "StreamReader" {
 		v, err := t.Call("redisgears", "_run_execution", r.Token, profile, payload, keepsResults(r))
 		return outcome(v), err
@@ -277,6 +310,34 @@ func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.
 	if err != nil {
 		return builder.Outcome{}, err
 	}
+	return eventOutcome(r, v), nil
+}
+
+// callKeyEvent is callEvent's short path for a keyspace event: gears_key_event
+// makes the arguments in C, and a result of None (no errors) stays there.
+func callKeyEvent(t *interp.Thread, r *builder.Registration, ke keyEvent) (builder.Outcome, error) {
+	fn, err := t.Function("redisgears", "_run_event")
+	if err != nil {
+		return builder.Outcome{}, err
+	}
+	var res *C.PyObject
+	rc := C.gears_key_event((*C.PyObject)(fn), C.longlong(r.Token),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.key))), C.size_t(len(ke.key)),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.event))), C.size_t(len(ke.event)),
+		C.int(boolInt(keepsResults(r))), &res)
+	switch rc {
+	case C.EVENT_RAISED:
+		return builder.Outcome{}, t.Raised()
+	case C.EVENT_NONE:
+		return builder.Outcome{}, nil
+	}
+	v, err := t.Take(unsafe.Pointer(res))
+	return eventOutcome(r, v), err
+}
+
+// eventOutcome reads _run_event's [results, errors] (or errors alone when
+// nobody reads the results).
+func eventOutcome(r *builder.Registration, v any) builder.Outcome {
 	var o builder.Outcome
 	if l := asList(v); keepsResults(r) && len(l) == 2 {
 		o.Results, _ = l[0].([]any)
@@ -284,7 +345,7 @@ func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.
 	} else {
 		o.Errors = errorTexts(v)
 	}
-	return o, nil
+	return o
 }
 
 func errorTexts(v any) []string {
@@ -299,9 +360,7 @@ func errorTexts(v any) []string {
 // startEvent queues a registration's execution on an execution thread.
 func startEvent(r *builder.Registration, payload any) *builder.Execution {
 	r.Triggered()
-	e := g.engine.CreateEvent(r, payload)
-	g.engine.Start(e)
-	return e
+	return g.engine.StartEvent(r, payload)
 }
 
 // RG.TRIGGER <trigger> [arg ...] and RG.TRIGGERONKEY <trigger> <key> [arg ...]:
@@ -343,6 +402,55 @@ func cmdTrigger(c Ctx, argv []string) {
 			replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
 		})
 	}()
+}
+
+// triggerFast serves RG.TRIGGER and RG.TRIGGERONKEY of a sync registration
+// (not profiled) in C: gears_trigger reads the arguments and writes the reply
+// unless the outcome needs the generic path (errors, unusual results).
+func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
+	if argc < 2 || g.cfg.ProfileExecutions() {
+		return false
+	}
+	var n C.size_t
+	p := C.w_StringPtrLen(C.gears_arg(argv, 1), &n)
+	// Only looked up, never kept: no copy of the name.
+	r, ok := g.regs.Trigger(unsafe.String((*byte)(unsafe.Pointer(p)), int(n)))
+	if !ok || r.Mode != "sync" {
+		return false
+	}
+	var out builder.Outcome
+	var err error
+	replied := false
+	r.Triggered()
+	start := time.Now()
+	defer func() {
+		if rec := recover(); rec != nil {
+			logPanic("registration "+r.ID, rec)
+			err = errors.New("gears internal error (see the Redis log)")
+		}
+		r.Finished(out, err, time.Since(start))
+		if !replied {
+			replyTrigger(c, out, err)
+		}
+	}()
+	err = withSession(r.Session, func(t *interp.Thread) error {
+		fn, err := t.Function("redisgears", "_run_event")
+		if err != nil {
+			return err
+		}
+		var res *C.PyObject
+		switch C.gears_trigger(c.p, (*C.PyObject)(fn), C.longlong(r.Token), argv, argc, &res) {
+		case C.TRIGGER_REPLIED:
+			replied = true
+			return nil
+		case C.TRIGGER_RAISED:
+			return t.Raised()
+		}
+		v, err := t.Take(unsafe.Pointer(res))
+		out = eventOutcome(r, v)
+		return err
+	})
+	return true
 }
 
 // inOrder runs the executions of an `inorder` trigger one at a time, in the

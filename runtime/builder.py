@@ -559,14 +559,18 @@ class _Plan:
         self.kwargs = kwargs
         self.steps = steps
         self.owner = _gears.session_key()
+        self._unread = None
 
     def unread_steps(self):
         """The steps without the trailing str() conversion and collect, which
-        only shape results nobody reads (a keyspace event's)."""
-        steps = self.steps
-        while steps and (steps[-1][0] == 'collect' or (steps[-1][0] == 'map' and steps[-1][1] is _to_str)):
-            steps = steps[:-1]
-        return steps
+        only shape results nobody reads (a keyspace event's). Found once: a
+        plan's steps do not change, and this runs for every event."""
+        if self._unread is None:
+            steps = self.steps
+            while steps and (steps[-1][0] == 'collect' or (steps[-1][0] == 'map' and steps[-1][1] is _to_str)):
+                steps = steps[:-1]
+            self._unread = steps
+        return self._unread
 
     def describe(self):
         """[type, name, arg] per step, reader first: what RG.GETEXECUTION shows."""

@@ -896,3 +896,59 @@ func TestRegisterNoLostEvents(t *testing.T) {
 	require.Equal(t, int64(writes+1), n)
 	requireAlive(t, s)
 }
+
+// One execution thread runs the queued events of a session in one attach: an
+// event aborted while it runs ends alone, and the events queued behind it run
+// as usual.
+func TestAbortedEventLeavesTheNextEventsOfItsAttachAlone(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withModuleArgs("ExecutionThreads", "1"))
+	c := s.Client
+	requirePyOK(t, c, py(
+		"import time",
+		"def f(x):",
+		"    if x[1] == 'slow':",
+		"        while True:",
+		"            time.sleep(0.01)",
+		"    execute('rpush', 'ran', x[1])",
+		"GB('CommandReader').foreach(f).register(trigger='t', mode='async_local')",
+	))
+	triggers := []string{"slow", "a", "b", "c"}
+	replies := make(chan error, len(triggers))
+	for i, arg := range triggers {
+		go func() {
+			cl := s.NewClient()
+			defer cl.Close()
+			_, err := cl.Do(bg(), "RG.TRIGGER", "t", arg).Result()
+			replies <- err
+		}()
+		if i == 0 { // the slow one runs first, the others queue behind it
+			eventually(t, 5*time.Second, func() bool { return len(regUnfinished(t, c)) == 1 }, "the slow trigger runs")
+		}
+	}
+	eventually(t, 5*time.Second, func() bool { return len(regUnfinished(t, c)) == len(triggers) }, "the others are queued")
+	var slow string
+	for _, v := range gbDumpExecutions(t, c) {
+		if f := regPairs(t, v, "RG.DUMPEXECUTIONS entry"); f["status"] == "running" {
+			slow = f["executionId"].(string)
+		}
+	}
+	require.NotEmpty(t, slow)
+	exRequireOK(t, c, "RG.ABORTEXECUTION", slow)
+	for range triggers {
+		select {
+		case err := <-replies:
+			if err != nil {
+				require.Contains(t, err.Error(), "aborted", "only the slow trigger may fail")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a trigger never replied")
+		}
+	}
+	require.ElementsMatch(t, []string{"a", "b", "c"}, regList(t, c, "ran"))
+	e := regOnly(t, c)
+	require.Equal(t, int64(4), regStat(t, e, "numTriggered"))
+	require.Equal(t, int64(3), regStat(t, e, "numSuccess"))
+	require.Equal(t, int64(1), regStat(t, e, "numFailures"))
+	requireAlive(t, s)
+}
