@@ -78,9 +78,6 @@ func Open(root string) (*Store, error) {
 	return &Store{root: root, reqs: map[string]*Requirement{}}, nil
 }
 
-// Root is the store's directory.
-func (s *Store) Root() string { return s.root }
-
 // TempDir makes a fresh directory inside the store (same file system as the
 // final places, so finished work is moved in with one rename).
 func (s *Store) TempDir() (string, error) {
