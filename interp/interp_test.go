@@ -15,8 +15,6 @@ import (
 	"gears/pyhome"
 )
 
-var hostCalls []any
-
 // TestMain starts the bundled Python once for the package, as the module
 // does at load.
 func TestMain(m *testing.M) {
