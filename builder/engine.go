@@ -60,14 +60,16 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 }
 
 // Create registers a new execution of a plan of sess (holding a session
-// reference until the execution is dropped). kept executions are listed by
-// RG.DUMPEXECUTIONS and evicted beyond MaxExecutions.
+// reference until the execution is dropped), or returns nil when sess has
+// ended. kept executions are listed by RG.DUMPEXECUTIONS and evicted beyond
+// MaxExecutions.
 func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc string, kept bool) *Execution {
 	return en.create(sess, token, steps, desc, kept, nil, nil, false)
 }
 
 // CreateEvent registers the execution of registration r on one event; it is
 // listed (as registered) until evicted beyond MaxExecutionsPerRegistration.
+// The execution holds r: nil means r was let go of meanwhile.
 func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
 	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, false) // steps shared until profiled
 }
@@ -79,7 +81,15 @@ func (en *Engine) StartEvent(r *Registration, payload any) *Execution {
 }
 
 func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool) *Execution {
-	sess.Hold()
+	if r != nil && !r.Acquire() {
+		return nil
+	}
+	if !sess.Acquire() {
+		if r != nil {
+			r.Release()
+		}
+		return nil
+	}
 	e := &Execution{
 		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload,
 		status: Created, steps: steps, kept: kept,
@@ -114,9 +124,14 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 	return e
 }
 
-func (en *Engine) release(evicted []*Execution) {
-	for _, old := range evicted {
-		old.Session.Release(en.threads)
+// release lets go of what dropped executions held: their session and
+// registration.
+func (en *Engine) release(dropped []*Execution) {
+	for _, e := range dropped {
+		e.Session.Release(en.threads)
+		if e.Registration != nil {
+			e.Registration.Release()
+		}
 	}
 }
 
@@ -134,9 +149,11 @@ func (en *Engine) RaiseSeq(n int64) {
 	en.mu.Unlock()
 }
 
-// ForgetRegistration drops the kept executions of an unregistered
-// registration (those still running are dropped when they finish).
+// ForgetRegistration lets go of an unregistered registration: its finished
+// executions are dropped and its live reference released (executions still
+// queued or running keep it until they are dropped).
 func (en *Engine) ForgetRegistration(r *Registration) {
+	defer r.Release()
 	r.markRemoved()
 	en.mu.Lock()
 	var dropped []*Execution
@@ -386,7 +403,7 @@ func (en *Engine) Drop(id string) error {
 	}
 	en.forgetLocked(e)
 	en.mu.Unlock()
-	e.Session.Release(en.threads)
+	en.release([]*Execution{e})
 	return nil
 }
 

@@ -217,3 +217,52 @@ func TestExecutionsOfOneSessionQueuedTogetherShareAnAttach(t *testing.T) {
 		"attach s1", "d", "detach s1",
 	}, log, "first in, first out; one attach per run of one session")
 }
+
+// An unregistered registration lives on while an execution of it is queued
+// or running, and is let go of once, after the last one; then no event can
+// create an execution of it any more.
+func TestRegistrationOutlivesItsExecutions(t *testing.T) {
+	release := make(chan struct{})
+	en := newTestEngine(t, 1, 10, func(*Execution) (Outcome, error) {
+		<-release
+		return Outcome{}, nil
+	})
+	released := make(chan struct{}, 2)
+	r := &Registration{ID: "r", Session: session.New("s", "", nil), OnRelease: func() { released <- struct{}{} }}
+	require.Nil(t, en.StartEvent(r, nil), "a registration that was never made live runs nothing")
+	regs := NewRegistrations()
+	require.NoError(t, regs.Add([]*Registration{r}, nil))
+	e := en.StartEvent(r, nil)
+	require.NotNil(t, e)
+	_, ok := regs.Remove("r")
+	require.True(t, ok)
+	en.ForgetRegistration(r)
+	select {
+	case <-released:
+		t.Fatal("released while its execution still runs")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	wait(t, e)
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not released after its last execution")
+	}
+	require.Nil(t, en.StartEvent(r, nil), "a released registration runs nothing")
+	require.False(t, r.Acquire())
+	select {
+	case <-released:
+		t.Fatal("released twice")
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+// An ended session can start nothing.
+func TestEndedSessionCreatesNoExecution(t *testing.T) {
+	en := newTestEngine(t, 1, 10, func(*Execution) (Outcome, error) { return Outcome{}, nil })
+	s := session.New("s", "", nil)
+	require.True(t, s.Release(goThreads))
+	require.Nil(t, en.Create(s, 1, nil, "", true))
+	assert.Zero(t, en.Len())
+}

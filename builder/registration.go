@@ -34,11 +34,27 @@ type Registration struct {
 	// StreamReader
 	Stream StreamArgs
 
+	// OnRelease runs when the last reference is released: the registration
+	// is no longer live and nothing runs it. Set it before Add.
+	OnRelease func()
+	refs      session.Refs // one while live (Add to ForgetRegistration), one per execution or sync run
+
 	mu        sync.Mutex
 	stats     Stats        // but Triggered: triggered
 	triggered atomic.Int64 // counted on the main thread for each event, without mu (which the workers take)
 	streams   *streamState
 	removed   bool // unregistered
+}
+
+// Acquire takes a reference for an execution or a sync run, unless the
+// registration was never made live or has been let go of entirely.
+func (r *Registration) Acquire() bool { return r.refs.Acquire() }
+
+// Release drops a reference; the last one runs OnRelease.
+func (r *Registration) Release() {
+	if r.refs.Release() && r.OnRelease != nil {
+		r.OnRelease()
+	}
 }
 
 func (r *Registration) markRemoved() {
@@ -182,6 +198,7 @@ func (rs *Registrations) Add(regs, replacing []*Registration) error {
 		rs.removeLocked(r)
 	}
 	for _, r := range regs {
+		r.refs.Set(1) // the live list's, released by Engine.ForgetRegistration
 		rs.list = append(rs.list, r)
 		if r.Trigger != "" {
 			rs.triggers[r.Trigger] = r

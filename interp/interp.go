@@ -71,6 +71,9 @@ func Init(pyHome string) error {
 	// Python switches LC_CTYPE to the user's locale; Redis expects its own.
 	saved := C.GoString(C.setlocale(C.LC_CTYPE, nil))
 	C.py_install_memory_counters()
+	if C.py_install_process_guard() != 0 {
+		return errors.New("cannot install the process guard (PySys_AddAuditHook failed)")
+	}
 	C.w_Py_InitializeEx(0)
 	csaved := C.CString(saved)
 	C.setlocale(C.LC_CTYPE, csaved)
@@ -79,6 +82,9 @@ func Init(pyHome string) error {
 	version = C.GoString(C.w_Py_GetVersion())
 	if !strings.HasPrefix(version, "3.14.") {
 		return fmt.Errorf("bundled libpython reports version %q, expected 3.14", version)
+	}
+	if msg := C.py_guard_functions(); msg != nil {
+		return fmt.Errorf("guarding the functions that end the process: %s", C.GoString(msg))
 	}
 	ts := C.w_PyEval_SaveThread()
 	C.py_set_main(ts)
@@ -111,21 +117,25 @@ func unsetenv(k string) {
 
 // Interp is one sub-interpreter.
 type Interp struct {
-	ID       int64
-	handle   int64
-	state    *C.PyInterpreterState
-	slot     unsafe.Pointer // C memory handed to native functions as self
-	attached sync.WaitGroup
-	closed   atomic.Bool
+	ID     int64
+	handle int64
+	state  *C.PyInterpreterState
+	slot   unsafe.Pointer // C memory handed to native functions as self
 	// Owner is free for the layer above (the session that uses it).
 	Owner atomic.Value
 
+	// mu guards the interpreter's life: attached counts the threads attached
+	// now; once closing is set no thread can attach any more, and Close
+	// ends the interpreter when attached falls to 0 (idle signals it).
+	mu       sync.Mutex
+	idle     sync.Cond
+	attached int
+	closing  bool
 	// Thread states kept between attaches on the thread that initialized
 	// Python (Redis's main thread): making one there costs CPython a walk of
 	// /proc/self/maps (its stack limits). Other threads make and delete one
 	// per attach: a thread state deleted by another thread (this
-	// interpreter's closer) proved unsafe under load.
-	tsMu  sync.Mutex
+	// interpreter's closer) proved unsafe under load. Under mu.
 	cache map[uint64]*cachedState
 
 	funcs map[funcKey]*C.PyObject // see Thread.function; under the GIL
@@ -166,6 +176,7 @@ func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {
 		state:  C.w_PyThreadState_GetInterpreter(ts),
 		slot:   C.calloc(1, C.size_t(unsafe.Sizeof(uintptr(0)))),
 	}
+	it.idle.L = &it.mu
 	it.ID = int64(C.w_PyInterpreterState_GetID(it.state))
 	registry.Store(it.handle, it)
 	live.Add(1)
@@ -192,29 +203,46 @@ func (i *Interp) end(ts *C.PyThreadState) {
 	live.Add(-1)
 }
 
-// Close waits until no thread is attached, then destroys the interpreter,
-// joining the non-daemon Python threads it started first. Call it from a
-// locked thread that is not attached to any interpreter.
+// ErrClosed is Attach's error once the interpreter is being closed.
+var ErrClosed = errors.New("the Python interpreter of this session has ended")
+
+// Close ends the interpreter: from now on Attach fails, and once the threads
+// attached now have detached it is destroyed, joining the non-daemon Python
+// threads it started first. Call it from a locked thread that is not
+// attached to any interpreter. Only the first call does anything.
 func (i *Interp) Close() {
-	if i.closed.Swap(true) {
+	i.mu.Lock()
+	if i.closing {
+		i.mu.Unlock()
 		return
 	}
-	i.attached.Wait()
-	ts := C.w_PyThreadState_New(i.state)
+	i.closing = true
+	for i.attached > 0 {
+		i.idle.Wait()
+	}
+	i.mu.Unlock()
+	ts := C.py_new_thread_state(i.state)
 	C.w_PyEval_RestoreThread(ts)
 	for _, f := range i.funcs {
 		C.w_Py_DecRef(f)
 	}
 	i.funcs = nil
 	// Py_EndInterpreter wants its thread state to be the only one left.
-	i.tsMu.Lock()
+	i.mu.Lock()
 	for _, c := range i.cache { // the main thread's, detached
 		C.w_PyThreadState_Clear(c.ts)
 		C.w_PyThreadState_Delete(c.ts)
 	}
 	i.cache = nil
-	i.tsMu.Unlock()
+	i.mu.Unlock()
 	i.end(ts)
+}
+
+// Closing reports whether Close was called.
+func (i *Interp) Closing() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.closing
 }
 
 // Slot is a pointer-sized cell of C memory passed as `self` to native
@@ -231,39 +259,54 @@ type Thread struct {
 	tid    uint64
 }
 
-// Attach makes the calling OS thread run Python in i. The caller must have
+// Attach makes the calling OS thread run Python in i, or fails with
+// ErrClosed once Close was called: an interpreter is ended only when no
+// thread is attached and none can attach any more. The caller must have
 // called runtime.LockOSThread (or be a C thread such as Redis's main
 // thread). Attach never waits for the Redis lock, so it is safe to call
 // without it or with it.
-func (i *Interp) Attach() *Thread {
-	i.attached.Add(1)
-	t := &Thread{interp: i}
-	if cur := C.w_PyThreadState_GetUnchecked(); cur != nil {
-		t.prev = C.w_PyEval_SaveThread()
-	}
+func (i *Interp) Attach() (*Thread, error) {
 	tid := ThreadID()
-	t.tid = tid
-	i.tsMu.Lock()
+	t := &Thread{interp: i, tid: tid}
+	i.mu.Lock()
+	if i.closing {
+		i.mu.Unlock()
+		return nil, ErrClosed
+	}
+	i.attached++
 	if i.cache == nil {
 		i.cache = map[uint64]*cachedState{}
 	}
 	c := i.cache[tid]
 	switch {
 	case tid != mainThread.Load(): // a thread state per attach, deleted by its own thread
-		t.ts = C.w_PyThreadState_New(i.state)
 	case c != nil && !c.busy:
 		c.busy = true
 		t.cached, t.ts = c, c.ts
 	case c == nil:
-		t.ts = C.w_PyThreadState_New(i.state)
-		t.cached = &cachedState{ts: t.ts, busy: true}
-		i.cache[tid] = t.cached
+		t.cached = &cachedState{busy: true}
 	default: // nested on this thread: a thread state of its own, not kept
-		t.ts = C.w_PyThreadState_New(i.state)
 	}
-	i.tsMu.Unlock()
+	i.mu.Unlock()
+	if cur := C.w_PyThreadState_GetUnchecked(); cur != nil {
+		t.prev = C.w_PyEval_SaveThread()
+	}
+	if t.ts == nil {
+		t.ts = C.py_new_thread_state(i.state)
+		if t.ts == nil {
+			t.restorePrev()
+			i.detached(t.cached, true)
+			return nil, errors.New("cannot attach to the Python interpreter: out of memory")
+		}
+		if t.cached != nil {
+			t.cached.ts = t.ts
+			i.mu.Lock()
+			i.cache[tid] = t.cached
+			i.mu.Unlock()
+		}
+	}
 	C.w_PyEval_RestoreThread(t.ts)
-	return t
+	return t, nil
 }
 
 // Detach releases the interpreter (and its GIL); the thread state is kept
@@ -271,17 +314,36 @@ func (i *Interp) Attach() *Thread {
 func (t *Thread) Detach() {
 	if t.cached != nil {
 		C.w_PyEval_SaveThread()
-		t.interp.tsMu.Lock()
-		t.cached.busy = false
-		t.interp.tsMu.Unlock()
 	} else {
 		C.w_PyThreadState_Clear(t.ts)
 		C.w_PyThreadState_DeleteCurrent()
 	}
+	t.restorePrev()
+	t.interp.detached(t.cached, false)
+}
+
+func (t *Thread) restorePrev() {
 	if t.prev != nil {
 		C.w_PyEval_RestoreThread(t.prev)
 	}
-	t.interp.attached.Done()
+}
+
+// detached ends an attach: the cached thread state (if any) is free again
+// (or forgotten when it was never made), and Close may go on once the last
+// thread has left.
+func (i *Interp) detached(c *cachedState, unmade bool) {
+	i.mu.Lock()
+	if c != nil {
+		c.busy = false
+		if unmade && i.cache[ThreadID()] == c {
+			delete(i.cache, ThreadID())
+		}
+	}
+	i.attached--
+	if i.attached == 0 && i.closing {
+		i.idle.Broadcast()
+	}
+	i.mu.Unlock()
 }
 
 // ID is the attached OS thread's Python thread identifier (ThreadID).
@@ -498,7 +560,10 @@ func (t *Thread) ClearInterrupt() {
 // says that thread still runs the code to stop. It attaches to i, so it may
 // wait for the GIL: call it on a locked thread, never the Redis main thread.
 func (i *Interp) Interrupt(threadID uint64, still func() bool) {
-	t := i.Attach()
+	t, err := i.Attach()
+	if err != nil {
+		return // ended: nothing runs there any more
+	}
 	defer t.Detach()
 	if !still() {
 		return

@@ -17,16 +17,18 @@ int py_add_native(PyObject *dict, int id, void *slot);
 void *py_native_slot(PyObject *self);
 extern PyObject *goHostCall(PyObject *self, PyObject *args);
 void py_install_memory_counters(void);
+int py_install_process_guard(void);
+const char *py_guard_functions(void);
 void py_set_main(PyThreadState *ts);
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg);
 void py_ensure_thread(void);
 void py_memory(long long *total, long long *peak, long long *current);
+PyThreadState *py_new_thread_state(PyInterpreterState *i);
 
 static inline void w_Py_InitializeEx(int i) { py.Py_InitializeEx(i); }
 static inline const char *w_Py_GetVersion(void) { return py.Py_GetVersion(); }
 static inline PyThreadState *w_PyEval_SaveThread(void) { return py.PyEval_SaveThread(); }
 static inline void w_PyEval_RestoreThread(PyThreadState *t) { py.PyEval_RestoreThread(t); }
-static inline PyThreadState *w_PyThreadState_New(PyInterpreterState *i) { return py.PyThreadState_New(i); }
 static inline void w_PyThreadState_Clear(PyThreadState *t) { py.PyThreadState_Clear(t); }
 static inline void w_PyThreadState_DeleteCurrent(void) { py.PyThreadState_DeleteCurrent(); }
 static inline void w_PyThreadState_Delete(PyThreadState *t) { py.PyThreadState_Delete(t); }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,14 +77,14 @@ func TestInterpretersAreIsolated(t *testing.T) {
 	a, b := newInterp(t), newInterp(t)
 	assert.NotEqual(t, a.ID, b.ID)
 	onThread(t, func() {
-		th := a.Attach()
+		th := mustAttach(t, a)
 		defer th.Detach()
 		g, err := th.MainGlobals()
 		require.NoError(t, err)
 		require.NoError(t, th.Exec("import sys\nsys.marker = 1\nx = 2\n", g))
 	})
 	onThread(t, func() {
-		th := b.Attach()
+		th := mustAttach(t, b)
 		defer th.Detach()
 		g, err := th.MainGlobals()
 		require.NoError(t, err)
@@ -94,7 +95,7 @@ func TestInterpretersAreIsolated(t *testing.T) {
 func TestExecErrorsAreFormatted(t *testing.T) {
 	it := newInterp(t)
 	onThread(t, func() {
-		th := it.Attach()
+		th := mustAttach(t, it)
 		defer th.Detach()
 		g, _ := th.MainGlobals()
 		err := th.Exec("1/0", g)
@@ -109,7 +110,7 @@ func TestExecErrorsAreFormatted(t *testing.T) {
 func TestHostCallsAndCall(t *testing.T) {
 	it := newInterp(t)
 	onThread(t, func() {
-		th := it.Attach()
+		th := mustAttach(t, it)
 		defer th.Detach()
 		g, _ := th.MainGlobals()
 		require.NoError(t, th.Exec(`
@@ -137,7 +138,7 @@ def probe():
 func TestPythonThreadsCanCallHostFunctions(t *testing.T) {
 	it := newInterp(t)
 	onThread(t, func() {
-		th := it.Attach()
+		th := mustAttach(t, it)
 		defer th.Detach()
 		g, _ := th.MainGlobals()
 		require.NoError(t, th.Exec(`
@@ -160,7 +161,7 @@ func TestInterruptStopsALoop(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		runtime.LockOSThread()
-		th := it.Attach()
+		th := mustAttach(t, it)
 		defer th.Detach()
 		d, _ := th.ModuleDict("_gears")
 		th.Exec("class forcestopped(BaseException): pass\n", d)
@@ -202,7 +203,7 @@ func TestInterpretersAreFreed(t *testing.T) {
 func TestSharedGILLoadsSinglePhaseExtensions(t *testing.T) {
 	own := newInterp(t)
 	onThread(t, func() {
-		th := own.Attach()
+		th := mustAttach(t, own)
 		defer th.Detach()
 		d := th.NewDict()
 		defer th.Decref(d)
@@ -218,7 +219,7 @@ func TestSharedGILLoadsSinglePhaseExtensions(t *testing.T) {
 	})
 	t.Cleanup(func() { onThread(t, shared.Close) })
 	onThread(t, func() {
-		th := shared.Attach()
+		th := mustAttach(t, shared)
 		defer th.Detach()
 		d := th.NewDict()
 		defer th.Decref(d)
@@ -229,4 +230,55 @@ func TestSharedGILLoadsSinglePhaseExtensions(t *testing.T) {
 		require.NoError(t, th.Exec("assert three == 3\nthree = 0", c))
 		require.NoError(t, th.Exec("assert three == 3, 'a copy is a new dict'", d))
 	})
+}
+
+func mustAttach(t *testing.T, it *Interp) *Thread {
+	t.Helper()
+	th, err := it.Attach()
+	require.NoError(t, err)
+	return th
+}
+
+// Close waits for the threads attached now and refuses new ones; threads
+// racing it either attach to a live interpreter or get ErrClosed.
+func TestCloseRacesAttach(t *testing.T) {
+	for round := range 20 {
+		var it *Interp
+		onThread(t, func() {
+			var err error
+			it, err = New(OwnGIL, nil)
+			require.NoError(t, err)
+		})
+		var wg sync.WaitGroup
+		var attached, refused atomic.Int64
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				for range 50 {
+					th, err := it.Attach()
+					if err != nil {
+						require.ErrorIs(t, err, ErrClosed)
+						refused.Add(1)
+						return
+					}
+					d := th.NewDict()
+					require.NoError(t, th.Exec("x = sum(range(100))", d))
+					th.Decref(d)
+					th.Detach()
+					attached.Add(1)
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		onThread(t, it.Close)
+		assert.True(t, it.Closing())
+		wg.Wait()
+		onThread(t, func() {
+			_, err := it.Attach()
+			require.ErrorIs(t, err, ErrClosed)
+		})
+	}
 }

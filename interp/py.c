@@ -245,3 +245,121 @@ int py_create(int shared_gil, PyThreadState **out, const char **errmsg) {
     }
     return 0;
 }
+
+// A thread state for an attach (NULL when Python is out of memory).
+PyThreadState *py_new_thread_state(PyInterpreterState *i) { return py.PyThreadState_New(i); }
+
+// The process guard: Python code runs inside the server's process, so what
+// would end, replace or signal that process, or start other programs from
+// it, is refused in every interpreter (os.fork and os.exec* are refused by
+// the isolated interpreters' own config too). A C audit hook cannot be
+// removed from Python; what raises no audit event is guarded below, in the
+// functions' own method tables.
+#include <signal.h>
+#include <unistd.h>
+
+// A PermissionError: code that copes with a program it cannot start (an
+// OSError) copes with this too.
+static int refuse(const char *what) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "%s is not allowed in gears: Python runs inside the Redis server's process, "
+             "which it may not end, signal, fork, replace or leave to start other programs",
+             what);
+    py.PyErr_SetString(py.PyExc_PermissionError, msg);
+    return -1;
+}
+
+// The first argument of an event, as a number (-1 and no error when it is
+// not one).
+static long long int_arg(PyObject *args, Py_ssize_t i) {
+    if (!args || py.PyTuple_Size(args) <= i) return -1;
+    long long v = py.PyLong_AsLongLong(py.PyTuple_GetItem(args, i));
+    if (v == -1 && py.PyErr_Occurred()) py.PyErr_Clear();
+    return v;
+}
+
+static int process_guard(const char *event, PyObject *args, void *data) {
+    (void)data;
+    // Most events are none of these: one comparison of the first bytes.
+    if (strncmp(event, "os.", 3) != 0 && strncmp(event, "signal.", 7) != 0 &&
+        strncmp(event, "subprocess.", 11) != 0 && strncmp(event, "resource.", 9) != 0)
+        return 0;
+    static const char *never[] = {"os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork",
+                                  "os.forkpty", "subprocess.Popen", "os.chdir", NULL};
+    for (int i = 0; never[i]; i++) {
+        if (strcmp(event, never[i]) == 0) return refuse(event);
+    }
+    if (strcmp(event, "os.kill") == 0) {
+        long long pid = int_arg(args, 0);
+        if (pid <= 0 || pid == (long long)getpid()) return refuse("os.kill of the server's process (or its group)");
+    } else if (strcmp(event, "os.killpg") == 0) {
+        long long pgid = int_arg(args, 0);
+        if (pgid <= 1 || pgid == (long long)getpgrp()) return refuse("os.killpg of the server's process group");
+    } else if (strcmp(event, "signal.pthread_kill") == 0) {
+        if (int_arg(args, 1) != 0) return refuse("signal.pthread_kill (every thread here is the server's)");
+    } else if (strcmp(event, "resource.setrlimit") == 0) {
+        return refuse("resource.setrlimit (the limits are the server's)");
+    } else if (strcmp(event, "resource.prlimit") == 0) {
+        long long pid = int_arg(args, 0);
+        if (pid == 0 || pid == (long long)getpid()) return refuse("resource.prlimit of the server's process");
+    }
+    return 0;
+}
+
+// Before Py_InitializeEx, so that it covers every interpreter.
+int py_install_process_guard(void) { return py.PySys_AddAuditHook(process_guard, NULL); }
+
+// Functions that end or signal the process without an audit event. Their
+// entries in their modules' static method tables point at a refusal
+// instead, so every copy of the module, in every interpreter, made before or
+// after, refuses them, and no Python code can reach the original. Any
+// calling convention fits: the refusal reads no argument.
+#define PY_GUARDED(X)                                                      \
+    X(posix, _exit, "os._exit")                                            \
+    X(posix, abort, "os.abort")                                            \
+    X(_signal, raise_signal, "signal.raise_signal")                        \
+    X(_signal, alarm, "signal.alarm")                                      \
+    X(_signal, setitimer, "signal.setitimer")                              \
+    X(_posixsubprocess, fork_exec, "_posixsubprocess.fork_exec")
+
+#define PY_REFUSAL(module, name, shown) \
+    static PyObject *refused_##module##_##name(PyObject *self, PyObject *args) { \
+        (void)self;                                                         \
+        (void)args;                                                         \
+        refuse(shown);                                                      \
+        return NULL;                                                        \
+    }
+PY_GUARDED(PY_REFUSAL)
+#undef PY_REFUSAL
+
+static const char *guard_function(const char *module, const char *name, PyCFunction refusal) {
+    static char err[160];
+    PyObject *m = py.PyImport_ImportModule(module);
+    PyModuleDef *def = m ? py.PyModule_GetDef(m) : NULL;
+    if (m) py.Py_DecRef(m);
+    if (!def || !def->m_name || strcmp(def->m_name, module) != 0 || !def->m_methods) {
+        py.PyErr_Clear();
+        snprintf(err, sizeof err, "module %s has no method table to guard", module);
+        return err;
+    }
+    for (PyMethodDef *d = def->m_methods; d->ml_name; d++) {
+        if (strcmp(d->ml_name, name) == 0) {
+            d->ml_meth = refusal;
+            return NULL;
+        }
+    }
+    snprintf(err, sizeof err, "module %s has no function %s to guard", module, name);
+    return err;
+}
+
+// With the main interpreter's GIL, once at start; an error names what is
+// missing.
+const char *py_guard_functions(void) {
+    const char *err;
+#define PY_GUARD(module, name, shown) \
+    if ((err = guard_function(#module, #name, refused_##module##_##name))) return err;
+    PY_GUARDED(PY_GUARD)
+#undef PY_GUARD
+    return NULL;
+}

@@ -24,6 +24,22 @@ typedef struct PyMethodDef {
     const char *ml_doc;
 } PyMethodDef;
 
+// Include/moduleobject.h: part of the stable ABI (PyObject_HEAD is two
+// pointers in this build), so its layout may be relied on.
+typedef struct {
+    void *ob_refcnt, *ob_type;
+    PyObject *(*m_init)(void);
+    Py_ssize_t m_index;
+    PyObject *m_copy;
+} PyModuleDef_Base;
+typedef struct {
+    PyModuleDef_Base m_base;
+    const char *m_name;
+    const char *m_doc;
+    Py_ssize_t m_size;
+    PyMethodDef *m_methods;
+} PyModuleDef;
+
 // Returned by value (sret on x86-64); layout from Include/cpython/initconfig.h.
 typedef struct {
     int _type; // 0 ok, 1 error, 2 exit
@@ -143,13 +159,15 @@ typedef struct {
     X(int, PyThreadState_SetAsyncExc, (unsigned long, PyObject *))                         \
     X(int, PyDict_Next, (PyObject *, Py_ssize_t *, PyObject **, PyObject **))              \
     X(int, Py_AddPendingCall, (int (*)(void *), void *))                                  \
+    X(int, PySys_AddAuditHook, (int (*)(const char *, PyObject *, void *), void *))       \
+    X(PyModuleDef *, PyModule_GetDef, (PyObject *))                                        \
     X(void, PyMem_SetAllocator, (int, PyMemAllocatorEx *))                                \
     X(void, PyObject_GetArenaAllocator, (PyObjectArenaAllocator *))                       \
     X(void, PyObject_SetArenaAllocator, (PyObjectArenaAllocator *))
 
 // Data symbols. Exception objects are pointers stored in the library
 // (dereferenced once at load); type objects are the symbols themselves.
-#define PY_EXC_DATA(X) X(PyExc_RuntimeError) X(PyExc_TypeError) X(PyExc_ValueError) X(PyExc_Exception)
+#define PY_EXC_DATA(X) X(PyExc_RuntimeError) X(PyExc_TypeError) X(PyExc_ValueError) X(PyExc_Exception) X(PyExc_PermissionError)
 #define PY_TYPE_DATA(X)                                                                    \
     X(PyUnicode_Type) X(PyBytes_Type) X(PyByteArray_Type) X(PyLong_Type) X(PyFloat_Type)  \
     X(PyBool_Type) X(PyList_Type) X(PyTuple_Type) X(PyDict_Type) X(PyFunction_Type)

@@ -35,6 +35,9 @@ func currentCommand() *commandCall {
 }
 
 func (cc *commandCall) add(e *builder.Execution) {
+	if e == nil {
+		return
+	}
 	cc.mu.Lock()
 	cc.pending = append(cc.pending, e)
 	cc.mu.Unlock()

@@ -46,9 +46,16 @@ func hostRun(c *interp.Call) (any, error) {
 			return nil, errors.New("Can not run more then 1 executions in a single script")
 		}
 		sr.exec = g.engine.Create(sess, token, steps, desc, sr.unblocking)
+		if sr.exec == nil {
+			return nil, errSessionEnded
+		}
 		return nil, nil
 	}
-	g.engine.Start(g.engine.Create(sess, token, steps, desc, false))
+	e := g.engine.Create(sess, token, steps, desc, false)
+	if e == nil {
+		return nil, errSessionEnded
+	}
+	g.engine.Start(e)
 	return nil, nil
 }
 
@@ -69,7 +76,10 @@ func planSteps(v any) []builder.Step {
 	return steps
 }
 
-var errAborted = errors.New("Execution was aborted")
+var (
+	errAborted      = errors.New("Execution was aborted")
+	errSessionEnded = errors.New("the session has ended (its registrations were unregistered or upgraded)")
+)
 
 // keepsResults reports whether someone reads a registration's results: a
 // trigger's or hook's caller does; keyspace and stream events only count
@@ -79,7 +89,10 @@ func keepsResults(r *builder.Registration) bool { return r.Reader == "CommandRea
 // attachSession attaches this execution thread to sess's interpreter for the
 // executions of sess the engine runs one after the other (its Attacher).
 func attachSession(sess *session.Session) (builder.Runner, func()) {
-	t := sess.Interp.Attach()
+	t, err := sess.Interp.Attach()
+	if err != nil { // cannot happen while executions hold the session; fail them cleanly anyway
+		return func(*builder.Execution) (builder.Outcome, error) { return builder.Outcome{}, err }, func() {}
+	}
 	run := func(e *builder.Execution) (builder.Outcome, error) { return runExecution(e, t) }
 	return run, t.Detach
 }

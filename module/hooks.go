@@ -88,8 +88,12 @@ func cmdInnerHook(c Ctx, argv []string) {
 		c.Error("ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading.")
 		return
 	}
-	b := block(c, nil)
 	e := startHookEvent(r, payload, hc)
+	if e == nil {
+		c.Error(errUnregistered.Error())
+		return
+	}
+	b := block(c, nil)
 	go func() {
 		<-e.Done()
 		s := e.Snapshot()
@@ -106,8 +110,11 @@ func startHookEvent(r *builder.Registration, payload any, hc *hookCall) *builder
 // startEventWith queues an execution of r that runs with a context (a hook
 // chain, a client command) its thread looks up in pending.
 func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx any) *builder.Execution {
-	r.Triggered()
 	e := g.engine.CreateEvent(r, payload)
+	if e == nil {
+		return nil
+	}
+	r.Triggered()
 	pending.Store(e, ctx)
 	g.engine.Start(e)
 	return e

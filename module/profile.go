@@ -18,13 +18,13 @@ func cmdPyProfile(c Ctx, argv []string) {
 		c.Error("Wrong subcommand given to RG.PYPROFILE")
 		return
 	}
-	sess, ok := g.sessions.Get(argv[2])
-	if !ok || sess.Interp == nil {
+	// Acquired: the session may be ending (unregistered) right now.
+	sess, ok := g.sessions.Acquire(argv[2])
+	if !ok {
 		c.Error("session does not exists")
 		return
 	}
 	// Reading the profile needs the session's GIL: off the main thread.
-	sess.Hold()
 	b := block(c, nil)
 	g.threads.Go(func() {
 		defer sess.Release(g.threads.Go)

@@ -193,11 +193,14 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	if upgrading {
 		replacing = g.regs.OfSession(old)
 	}
+	for _, r := range regs {
+		r.OnRelease = unregistered(r)
+	}
 	if err := g.regs.Add(regs, replacing); err != nil {
 		return err
 	}
 	for range regs {
-		sess.Hold()
+		sess.Acquire() // each registration's: the script holds one, so this cannot fail
 	}
 	if upgrading {
 		g.sessions.Remove(old)
@@ -267,7 +270,10 @@ func runScript(sess *session.Session, src string) (err error) {
 // Redis locked afterwards (one opened around this call, by code that caused
 // it, stays as it is).
 func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
-	t := sess.Interp.Attach()
+	t, err := sess.Interp.Attach()
+	if err != nil {
+		return err
+	}
 	defer t.Detach()
 	return inInterp(t, sess, fn)
 }

@@ -185,6 +185,10 @@ func eventName(p *C.char, n C.int) string {
 
 // runSync runs a registration's execution on this thread, now.
 func runSync(r *builder.Registration, payload any) (out builder.Outcome, err error) {
+	if !r.Acquire() {
+		return out, errUnregistered
+	}
+	defer r.Release()
 	r.Triggered()
 	start := time.Now()
 	defer func() {
@@ -357,11 +361,18 @@ func errorTexts(v any) []string {
 	return out
 }
 
-// startEvent queues a registration's execution on an execution thread.
+// startEvent queues a registration's execution on an execution thread; nil
+// when the registration was let go of meanwhile (an event that raced its
+// unregistering is dropped).
 func startEvent(r *builder.Registration, payload any) *builder.Execution {
-	r.Triggered()
-	return g.engine.StartEvent(r, payload)
+	e := g.engine.StartEvent(r, payload)
+	if e != nil {
+		r.Triggered()
+	}
+	return e
 }
+
+var errUnregistered = errors.New("the registration was unregistered")
 
 // RG.TRIGGER <trigger> [arg ...] and RG.TRIGGERONKEY <trigger> <key> [arg ...]:
 // the record is the command's arguments from the trigger name on.
@@ -388,13 +399,17 @@ func cmdTrigger(c Ctx, argv []string) {
 		c.Error("ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading.")
 		return
 	}
-	b := block(c, nil)
 	var e *builder.Execution
 	if r.Inorder {
 		e = startInOrder(r, payload)
 	} else {
 		e = startEvent(r, payload)
 	}
+	if e == nil {
+		replyTrigger(c, builder.Outcome{}, errUnregistered)
+		return
+	}
+	b := block(c, nil)
 	go func() {
 		<-e.Done()
 		s := e.Snapshot()
@@ -415,9 +430,10 @@ func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
 	p := C.w_StringPtrLen(C.gears_arg(argv, 1), &n)
 	// Only looked up, never kept: no copy of the name.
 	r, ok := g.regs.Trigger(unsafe.String((*byte)(unsafe.Pointer(p)), int(n)))
-	if !ok || r.Mode != "sync" {
+	if !ok || r.Mode != "sync" || !r.Acquire() {
 		return false
 	}
+	defer r.Release()
 	var out builder.Outcome
 	var err error
 	replied := false
@@ -464,8 +480,11 @@ type inOrder struct {
 var inOrders sync.Map // *builder.Registration -> *inOrder
 
 func startInOrder(r *builder.Registration, payload any) *builder.Execution {
-	r.Triggered()
 	e := g.engine.CreateEvent(r, payload)
+	if e == nil {
+		return nil
+	}
+	r.Triggered()
 	v, _ := inOrders.LoadOrStore(r, &inOrder{})
 	q := v.(*inOrder)
 	q.mu.Lock()
@@ -529,19 +548,30 @@ func cmdUnregister(c Ctx, argv []string) {
 	c.OK()
 }
 
-// forget lets go of a registration that is no longer live: its plan in the
-// interpreter and its hold on the session.
+// forget lets go of a registration that is no longer live. Its plan and its
+// hold on the session go once nothing runs it any more (unregistered). A
+// session left without registrations or kept time events is no longer
+// found by id.
 func forget(r *builder.Registration) {
 	g.engine.ForgetRegistration(r)
-	g.threads.Go(func() {
-		withSession(r.Session, func(t *interp.Thread) error {
-			_, err := t.Call("redisgears", "_unregister", r.Token)
-			return err
+	if s := r.Session; len(g.regs.OfSession(s)) == 0 && s.Kept() == 0 {
+		g.sessions.Remove(s)
+	}
+}
+
+// unregistered is a registration's OnRelease: its last execution is done.
+func unregistered(r *builder.Registration) func() {
+	return func() {
+		g.threads.Go(func() {
+			withSession(r.Session, func(t *interp.Thread) error {
+				_, err := t.Call("redisgears", "_unregister", r.Token)
+				return err
+			})
+			if r.Session.Release(g.threads.Go) {
+				g.sessions.Remove(r.Session)
+			}
 		})
-		if r.Session.Release(g.threads.Go) {
-			g.sessions.Remove(r.Session)
-		}
-	})
+	}
 }
 
 func cmdClearRegistrationsStats(c Ctx, argv []string) {

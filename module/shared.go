@@ -68,7 +68,10 @@ func joinShared(sess *session.Session) {
 // its globals and the runtime's state for it. It runs on a Python thread.
 func leaveShared(sess *session.Session, key int64) {
 	sharedSessions.Delete(key)
-	t := sharedInterp.Attach()
+	t, err := sharedInterp.Attach()
+	if err != nil {
+		return
+	}
 	defer t.Detach()
 	if _, err := t.Call("redisgears", "_end_session", key); err != nil {
 		logf("warning", fmt.Sprintf("gears: session %s: %v", sess.ID, err))
@@ -108,11 +111,7 @@ func sharedSession(c *interp.Call) *session.Session {
 
 func hostHoldSession(c *interp.Call) (any, error) {
 	sess := sharedSession(c)
-	if sess == nil {
-		return false, nil
-	}
-	sess.Hold()
-	return true, nil
+	return sess != nil && sess.Acquire(), nil
 }
 
 func hostEnterSession(c *interp.Call) (any, error) {

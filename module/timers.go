@@ -27,6 +27,16 @@ func hostRegisterTimer(c *interp.Call) (any, error) {
 	if sess == nil {
 		return nil, noSession("registerTE")
 	}
+	// The timer holds the session; a Python thread may outlive it.
+	if !sess.Acquire() {
+		return nil, errSessionEnded
+	}
+	started := false
+	defer func() {
+		if !started {
+			sess.Release(g.threads.Go)
+		}
+	}()
 	if len(c.Args) < 3 {
 		return nil, errors.New("registerTE is not available here")
 	}
@@ -48,7 +58,7 @@ func hostRegisterTimer(c *interp.Call) (any, error) {
 		}
 		sess.Keep(1)
 	}
-	sess.Hold()
+	started = true
 	go runTimer(sess, token, time.Duration(seconds)*time.Second, id)
 	return true, nil
 }

@@ -54,7 +54,10 @@ func Download(pipDir string, src Sources, names []string, dest string) (res []Re
 		return nil, "", err
 	}
 	defer it.Close()
-	t := it.Attach()
+	t, err := it.Attach()
+	if err != nil {
+		return nil, "", err
+	}
 	defer t.Detach()
 
 	var logs strings.Builder

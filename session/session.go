@@ -32,7 +32,7 @@ type Session struct {
 	Shared  bool
 	Globals interp.Object
 
-	refs  atomic.Int32
+	refs  Refs
 	kept  atomic.Int32 // things saved with the data besides registrations (keyed time events)
 	mu    sync.Mutex
 	onEnd []func()
@@ -48,7 +48,7 @@ func (s *Session) Kept() int32 { return s.kept.Load() }
 // New returns a session holding one reference (the caller's).
 func New(id, desc string, it *interp.Interp) *Session {
 	s := &Session{ID: id, Description: desc, Interp: it}
-	s.refs.Store(1)
+	s.refs.Set(1)
 	return s
 }
 
@@ -59,11 +59,13 @@ func RandomID() string {
 	return hex.EncodeToString(b)
 }
 
-// Hold adds a reference.
-func (s *Session) Hold() { s.refs.Add(1) }
+// Acquire adds a reference unless the session has ended already (its last
+// reference was released): whoever finds a session through a lookup that
+// can race its end must acquire it before using it.
+func (s *Session) Acquire() bool { return s.refs.Acquire() }
 
 // Refs is the number of references held now.
-func (s *Session) Refs() int { return int(s.refs.Load()) }
+func (s *Session) Refs() int { return s.refs.Count() }
 
 // OnEnd runs fn once the session has ended and its interpreter is gone
 // (or, when shared, is no longer used for it).
@@ -77,7 +79,7 @@ func (s *Session) OnEnd(fn func()) {
 // interpreter (unless shared) on a thread started by run. It reports whether
 // the session ended.
 func (s *Session) Release(run func(func())) bool {
-	if s.refs.Add(-1) != 0 {
+	if !s.refs.Release() {
 		return false
 	}
 	run(func() {
@@ -122,6 +124,16 @@ func (r *Registry) Get(id string) (*Session, bool) {
 	defer r.mu.Unlock()
 	s, ok := r.sessions[id]
 	return s, ok
+}
+
+// Acquire returns the session with this id holding a reference for the
+// caller (who releases it), or false when there is none or it is ending.
+func (r *Registry) Acquire(id string) (*Session, bool) {
+	s, ok := r.Get(id)
+	if !ok || !s.Acquire() {
+		return nil, false
+	}
+	return s, true
 }
 
 // Remove forgets s (only if id still maps to s).

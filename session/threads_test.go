@@ -69,7 +69,7 @@ func TestSessionEndsWithLastReference(t *testing.T) {
 	s := New("id", "desc", nil)
 	ended := make(chan struct{})
 	s.OnEnd(func() { close(ended) })
-	s.Hold()
+	require.True(t, s.Acquire())
 	assert.False(t, s.Release(func(fn func()) { go fn() }))
 	assert.True(t, s.Release(func(fn func()) { go fn() }))
 	select {
@@ -77,8 +77,11 @@ func TestSessionEndsWithLastReference(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("OnEnd did not run")
 	}
+	assert.False(t, s.Acquire(), "an ended session cannot be acquired again")
 	r := NewRegistry()
 	assert.True(t, r.Add(s))
+	_, ok := r.Acquire("id")
+	assert.False(t, ok, "a registry lookup never hands out an ended session")
 	assert.False(t, r.Add(New("id", "", nil)), "ids are unique")
 	r.Remove(s)
 	assert.Equal(t, 0, r.Len())

@@ -316,6 +316,13 @@ func (s *server) stop(t testing.TB) {
 			s.kill()
 		}
 	}
+	// Whatever a test checked, the server must not have crashed, hit a
+	// fatal Python error or caught a Go panic.
+	for _, bad := range []string{"Fatal Python error", "crashed by signal", "gears: internal error"} {
+		if strings.Contains(s.Log(), bad) {
+			t.Errorf("redis.log of %s has %q", s.Addr, bad)
+		}
+	}
 	if t.Failed() {
 		t.Logf("--- redis.log (tail) of %s:\n%s", s.Addr, tailFile(filepath.Join(s.Dir, "redis.log"), 60))
 		if e := s.stderrText(); e != "" {
