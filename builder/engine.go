@@ -142,8 +142,15 @@ func (en *Engine) Seq() int64 {
 	return en.seq
 }
 
+// maxSeq bounds the number in ids: a restored or replicated id above it
+// does not move the sequence, which could otherwise be made to overflow.
+const maxSeq = 1 << 53
+
 // RaiseSeq makes later ids continue above n (ids restored after a restart).
 func (en *Engine) RaiseSeq(n int64) {
+	if n > maxSeq {
+		return
+	}
 	en.mu.Lock()
 	en.seq = max(en.seq, n)
 	en.mu.Unlock()

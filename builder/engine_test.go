@@ -2,6 +2,7 @@ package builder
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -265,4 +266,16 @@ func TestEndedSessionCreatesNoExecution(t *testing.T) {
 	require.True(t, s.Release(goThreads))
 	require.Nil(t, en.Create(s, 1, nil, "", true))
 	assert.Zero(t, en.Len())
+}
+
+// Ids restored or replicated from elsewhere cannot push the sequence to
+// overflow into negative ids.
+func TestRaiseSeqIgnoresAbsurdIDs(t *testing.T) {
+	en := newTestEngine(t, 0, 10, nil)
+	en.RaiseSeq(41)
+	en.RaiseSeq(math.MaxInt64)
+	en.RaiseSeq(maxSeq + 1)
+	assert.Equal(t, StandaloneShardID+"-42", en.NextID())
+	en.RaiseSeq(maxSeq)
+	assert.Equal(t, StandaloneShardID+"-9007199254740993", en.NextID())
 }

@@ -107,7 +107,7 @@ static RedisModuleString *arg_to_string(PyObject *o) {
 
 int gears_shared_mode;
 
-static gears_session *session_of(PyObject *self) {
+gears_session *gears_session_of(PyObject *self) {
     if (tls.session) return tls.session;
     void **slot = (void **)py_native_slot(self);
     return slot ? (gears_session *)*slot : NULL;
@@ -126,20 +126,15 @@ PyObject *gears_session_key(PyObject *self, PyObject *unused) {
 // not run this command on these keys.
 static int acl_denied(gears_session *s, RedisModuleString **argv, int argc, const char *cmd,
                       char *errbuf, size_t errlen) {
-    if (!s || !s->user) return 0;
+    if (gears_session_may_run(s, argv, argc)) return 0;
     RedisModuleUser *u = rm.GetModuleUserFromUserName(s->user);
     if (!u) {
         snprintf(errbuf, errlen, "NOPERM the user that ran this script no longer exists");
         return 1;
     }
-    errno = 0;
-    int denied = rm.ACLCheckCommandPermissions(u, argv, argc) != REDISMODULE_OK && errno != ENOENT;
     rm.FreeModuleUser(u);
-    if (denied) {
-        snprintf(errbuf, errlen,
-                 "NOPERM this user has no permissions to run the '%s' command or to access its keys", cmd);
-    }
-    return denied;
+    snprintf(errbuf, errlen, "NOPERM this user has no permissions to run the '%s' command or to access its keys", cmd);
+    return 1;
 }
 
 #define STACK_ARGS 16
@@ -152,7 +147,7 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     Py_ssize_t cmdlen;
     const char *cmd = py.PyUnicode_AsUTF8AndSize(cmdobj, &cmdlen); // alive as long as args
     if (!cmd) return NULL;
-    gears_session *sess = session_of(self);
+    gears_session *sess = gears_session_of(self);
     // Without its session there is no ACL user to check the command against.
     if (!sess && gears_shared_mode)
         return raise_gears("execute() is not available on threads started by Python under IsolationMode shared "

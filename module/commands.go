@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"gears/config"
@@ -19,37 +20,84 @@ type command struct {
 	run   func(c Ctx, argv []string)
 	// fast, when set, may serve the command from Redis's arguments as they
 	// are; false leaves it to run.
-	fast func(c Ctx, argv **C.RedisModuleString, argc C.int) bool
+	fast   func(c Ctx, argv **C.RedisModuleString, argc C.int) bool
+	access access
+	// like, when set, is a Redis command whose permission the client needs
+	// too: RG.CONFIGSET changes every user's server as CONFIG SET does,
+	// RG.PYIMPORTREQ adds code every session may import as MODULE LOAD does.
+	// (Redis 7.0 gives module commands no ACL category but @all.)
+	like []string
 }
+
+// access says who may send a command.
+type access int
+
+const (
+	anyClient access = iota
+	// internal commands come from the master or the AOF only: what they do
+	// (register code to run as any user, import packages) is gears' own
+	// business, checked on the master when it happened there.
+	internal
+	// hookOnly: RG.INNERHOOK, made by gears' command filter out of a hooked
+	// command (or replayed from the master or the AOF).
+	hookOnly
+)
 
 // commands is indexed by the id C uses to call back (goCommand).
 var commands = []command{
-	{"rg.pyexecute", "readonly", cmdPyExecute, nil},
-	{"rg.configget", "readonly", cmdConfigGet, nil},
-	{"rg.configset", "readonly", cmdConfigSet, nil},
-	{"rg.pystats", "readonly", cmdPyStats, nil},
-	{"rg.dumpexecutions", "readonly", cmdDumpExecutions, nil},
-	{"rg.getexecution", "readonly", cmdGetExecution, nil},
-	{"rg.getresults", "readonly", cmdGetResults, nil},
-	{"rg.getresultsblocking", "readonly", cmdGetResultsBlocking, nil},
-	{"rg.dropexecution", "readonly", cmdDropExecution, nil},
-	{"rg.abortexecution", "readonly", cmdAbortExecution, nil},
-	{"rg.pyprofile", "readonly", cmdPyProfile, nil},
-	{"rg.trigger", "readonly", cmdTrigger, triggerFast},
-	{"rg.triggeronkey", "readonly", cmdTrigger, triggerFast},
-	{"rg.dumpregistrations", "readonly", cmdDumpRegistrations, nil},
-	{"rg.unregister", "readonly", cmdUnregister, nil},
-	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats, nil},
-	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions, nil},
-	{"rg.pauseregistrations", "readonly", cmdPauseRegistrations, nil},
-	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations, nil},
-	{"rg.pydumpreqs", "readonly", cmdPyDumpReqs, nil},
-	{"rg.pyexportreq", "readonly", cmdPyExportReq, nil},
-	{"rg.pyimportreq", "write", cmdPyImportReq, nil},
-	{"rg.innerimportreq", "write", cmdInnerImportReq, nil},
-	{"rg.innerregister", "write", cmdInnerRegister, nil},
-	{"rg.innerunregister", "write", cmdInnerUnregister, nil},
-	{"rg.innerhook", "write", cmdInnerHook, nil},
+	{"rg.pyexecute", "readonly", cmdPyExecute, nil, anyClient, nil},
+	{"rg.configget", "readonly", cmdConfigGet, nil, anyClient, nil},
+	{"rg.configset", "readonly", cmdConfigSet, nil, anyClient, []string{"CONFIG", "SET", "x", "y"}},
+	{"rg.pystats", "readonly", cmdPyStats, nil, anyClient, nil},
+	{"rg.dumpexecutions", "readonly", cmdDumpExecutions, nil, anyClient, nil},
+	{"rg.getexecution", "readonly", cmdGetExecution, nil, anyClient, nil},
+	{"rg.getresults", "readonly", cmdGetResults, nil, anyClient, nil},
+	{"rg.getresultsblocking", "readonly", cmdGetResultsBlocking, nil, anyClient, nil},
+	{"rg.dropexecution", "readonly", cmdDropExecution, nil, anyClient, nil},
+	{"rg.abortexecution", "readonly", cmdAbortExecution, nil, anyClient, nil},
+	{"rg.pyprofile", "readonly", cmdPyProfile, nil, anyClient, nil},
+	{"rg.trigger", "readonly", cmdTrigger, triggerFast, anyClient, nil},
+	{"rg.triggeronkey", "readonly", cmdTrigger, triggerFast, anyClient, nil},
+	{"rg.dumpregistrations", "readonly", cmdDumpRegistrations, nil, anyClient, nil},
+	{"rg.unregister", "readonly", cmdUnregister, nil, anyClient, nil},
+	{"rg.clearregistrationsstats", "readonly", cmdClearRegistrationsStats, nil, anyClient, nil},
+	{"rg.pydumpsessions", "readonly", cmdPyDumpSessions, nil, anyClient, nil},
+	{"rg.pauseregistrations", "readonly", cmdPauseRegistrations, nil, anyClient, nil},
+	{"rg.unpauseregistrations", "readonly", cmdUnpauseRegistrations, nil, anyClient, nil},
+	{"rg.pydumpreqs", "readonly", cmdPyDumpReqs, nil, anyClient, nil},
+	{"rg.pyexportreq", "readonly", cmdPyExportReq, nil, anyClient, nil},
+	{"rg.pyimportreq", "write", cmdPyImportReq, nil, anyClient, []string{"MODULE", "LOAD", "x"}},
+	{"rg.innerimportreq", "write", cmdInnerImportReq, nil, internal, nil},
+	{"rg.innerregister", "write", cmdInnerRegister, nil, internal, nil},
+	{"rg.innerunregister", "write", cmdInnerUnregister, nil, internal, nil},
+	{"rg.innerhook", "write", cmdInnerHook, nil, hookOnly, nil},
+}
+
+// mayCall refuses (with an error reply) a command that its client may not
+// send: an internal one from anything but replication or the AOF, or a
+// hooked command the client's user may not run.
+func mayCall(c Ctx, cmd command, argv **C.RedisModuleString, argc C.int) bool {
+	if cmd.like != nil && !callerMayRun(c, cmd.like) {
+		c.Error(fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command (it needs those of '%s')",
+			cmd.name, strings.ToLower(strings.Join(cmd.like[:2], " "))))
+		return false
+	}
+	if cmd.access == anyClient || C.gears_from_replication_or_aof(c.p) == 1 {
+		return true
+	}
+	if cmd.access == hookOnly && argc >= 2 && C.gears_is_hook_marker(argv) == 1 {
+		// Redis checked the client's ACL against RG.INNERHOOK; the hooked
+		// command is what it asked for.
+		if C.gears_caller_may_run(c.p, C.gears_argv_at(argv, 1), argc-1) == 1 {
+			return true
+		}
+		c.Error(fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command or to access its keys",
+			strings.ToLower(goString(C.gears_arg(argv, 1)))))
+		return false
+	}
+	c.Error(fmt.Sprintf("ERR %s is internal to gears: only the master's replication link and the AOF send it",
+		strings.ToUpper(cmd.name)))
+	return false
 }
 
 func registerCommands(c Ctx) error {

@@ -102,11 +102,16 @@ func (c Ctx) OK()         { c.Simple("OK") }
 func args(argv **C.RedisModuleString, argc C.int) []string {
 	out := make([]string, int(argc))
 	for i := range out {
-		var n C.size_t
-		p := C.w_StringPtrLen(C.gears_arg(argv, C.int(i)), &n)
-		out[i] = C.GoStringN(p, C.int(n))
+		out[i] = goString(C.gears_arg(argv, C.int(i)))
 	}
 	return out
+}
+
+// goString copies a Redis string.
+func goString(s *C.RedisModuleString) string {
+	var n C.size_t
+	p := C.w_StringPtrLen(s, &n)
+	return C.GoStringN(p, C.int(n))
 }
 
 // logf writes one line to the Redis log from any thread.

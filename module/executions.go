@@ -216,9 +216,19 @@ func lookupExecution(c Ctx, argv []string) *builder.Execution {
 		c.WrongArity()
 		return nil
 	}
-	e, ok := g.engine.Get(argv[1])
+	return ownExecution(c, argv[1])
+}
+
+// ownExecution finds execution id for a client that may see it (mayManage),
+// or replies an error.
+func ownExecution(c Ctx, id string) *builder.Execution {
+	e, ok := g.engine.Get(id)
 	if !ok {
 		c.Error("execution plan does not exist")
+		return nil
+	}
+	if !mayManage(c, e.Session.User) {
+		c.Error(errNotOwner("execution"))
 		return nil
 	}
 	return e
@@ -252,8 +262,7 @@ func cmdGetResultsBlocking(c Ctx, argv []string) {
 }
 
 func cmdDropExecution(c Ctx, argv []string) {
-	if len(argv) != 2 {
-		c.WrongArity()
+	if lookupExecution(c, argv) == nil {
 		return
 	}
 	if err := g.engine.Drop(argv[1]); err != nil {
@@ -268,6 +277,10 @@ func cmdAbortExecution(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
+	if e, ok := g.engine.Get(argv[1]); ok && !mayManage(c, e.Session.User) {
+		c.Error(errNotOwner("execution"))
+		return
+	}
 	if err := g.engine.Abort(argv[1]); err != nil {
 		c.Error(err.Error())
 		return
@@ -280,9 +293,8 @@ func cmdGetExecution(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
-	e, ok := g.engine.Get(argv[1])
-	if !ok {
-		c.Error("execution plan does not exist")
+	e := ownExecution(c, argv[1])
+	if e == nil {
 		return
 	}
 	if len(argv) == 3 {

@@ -47,6 +47,9 @@ func goCommand(id C.int, ctx *C.RedisModuleCtx, argv **C.RedisModuleString, argc
 		return C.REDISMODULE_OK
 	}
 	cmd := commands[id]
+	if !mayCall(c, cmd, argv, argc) {
+		return C.REDISMODULE_OK
+	}
 	if cmd.fast != nil && cmd.fast(c, argv, argc) {
 		return C.REDISMODULE_OK
 	}

@@ -2,6 +2,11 @@
 // `RG.INNERHOOK <command> <args...>`, which runs the hook registrations.
 // The filter runs for every command, so it is C only: a short list of hooked
 // names, replaced by Go with the Redis lock held (the filter holds it too).
+//
+// The name the filter inserts is always the same string object, which gears
+// holds for the process's life: RG.INNERHOOK knows it was made by the filter
+// when its argv[0] is that object. A client that sends RG.INNERHOOK itself
+// has an argv[0] of its own, and is refused.
 #include <strings.h>
 #include <string.h>
 #include "module.h"
@@ -9,6 +14,7 @@
 #define MAX_HOOKED 64
 static char *hooked[MAX_HOOKED];
 static int nhooked;
+static RedisModuleString *marker;
 
 void gears_set_hooked(char **names, int n) {
     for (int i = 0; i < nhooked; i++) free(hooked[i]);
@@ -22,13 +28,17 @@ static void hook_filter(RedisModuleCommandFilterCtx *f) {
     const char *cmd = rm.StringPtrLen(rm.CommandFilterArgGet(f, 0), &n);
     for (int i = 0; i < nhooked; i++) {
         if (strlen(hooked[i]) == n && strncasecmp(hooked[i], cmd, n) == 0) {
-            rm.CommandFilterArgInsert(f, 0, rm.CreateString(NULL, "RG.INNERHOOK", 12));
+            rm.RetainString(NULL, marker); // the filter's reference, dropped with the command's argv
+            rm.CommandFilterArgInsert(f, 0, marker);
             return;
         }
     }
 }
 
+int gears_is_hook_marker(RedisModuleString **argv) { return argv[0] == marker; }
+
 int gears_register_hook_filter(RedisModuleCtx *ctx) {
+    marker = rm.CreateString(NULL, "RG.INNERHOOK", 12); // never freed
     return rm.RegisterCommandFilter(ctx, hook_filter, REDISMODULE_CMDFILTER_NOSELF) ? REDISMODULE_OK : REDISMODULE_ERR;
 }
 

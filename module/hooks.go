@@ -7,6 +7,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"unsafe"
@@ -121,11 +122,13 @@ func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx
 }
 
 // firstFrom is the first hook of the chain from position i whose key prefix
-// (if any) matches one of the command's keys, or -1.
+// (if any) matches one of the command's keys, or -1. A hook sees only
+// commands its session's user may run itself: others pass it by (a hook
+// sees the command's keys and values). Called with the Redis lock held.
 func (hc *hookCall) firstFrom(i int, argv []string) int {
 	for ; i < len(hc.chain); i++ {
 		r := hc.chain[i]
-		if r.KeyPrefix == "" || hasKeyPrefix(argv, r.KeyPrefix) {
+		if (r.KeyPrefix == "" || hasKeyPrefix(argv, r.KeyPrefix)) && sessionMayRun(r.Session, argv) {
 			return i
 		}
 	}
@@ -133,17 +136,12 @@ func (hc *hookCall) firstFrom(i int, argv []string) int {
 }
 
 // hasKeyPrefix asks Redis which arguments of argv are keys.
-func hasKeyPrefix(argv []string, prefix string) bool {
-	rs := make([]*C.RedisModuleString, len(argv))
-	for i, a := range argv {
-		rs[i] = cString(a)
-	}
+func hasKeyPrefix(argv []string, prefix string) (found bool) {
 	cp := C.CString(prefix)
-	found := C.gears_command_has_key_prefix(C.gears_detached, &rs[0], C.int(len(rs)), cp, C.size_t(len(prefix))) == 1
+	withRedisStrings(argv, func(p **C.RedisModuleString, n C.int) {
+		found = C.gears_command_has_key_prefix(C.gears_detached, p, n, cp, C.size_t(len(prefix))) == 1
+	})
 	C.free(unsafe.Pointer(cp))
-	for _, s := range rs {
-		C.w_FreeString(s)
-	}
 	return found
 }
 
@@ -188,7 +186,18 @@ func hostCallNext(c *interp.Call) (any, error) {
 		}
 	}
 	argv := append([]string{hc.cmd}, args...)
-	i := hc.firstFrom(hc.next, argv)
+	// The hook's own code chose these arguments: they run as its user.
+	sess := sessionOf(c)
+	i, denied := -1, false
+	withRedisLock(func() {
+		denied = sess != nil && !sessionMayRun(sess, argv)
+		if !denied {
+			i = hc.firstFrom(hc.next, argv)
+		}
+	})
+	if denied {
+		return nil, fmt.Errorf("NOPERM this user has no permissions to run the '%s' command or to access its keys", strings.ToLower(hc.cmd))
+	}
 	if i < 0 {
 		return callReplicated(hc.cmd, args...)
 	}

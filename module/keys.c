@@ -1,6 +1,8 @@
 // The KeysReader's reads, in C: one Redis lock hold reads a SCAN chunk of keys
 // (type and value), then the records are built as Python objects straight
 // from the bytes, without the lock and without a round trip through Go.
+// Keys the session's user may not read are left out, as if they did not
+// exist (see acl.c).
 #include <stdio.h>
 #include <string.h>
 #include "module.h"
@@ -130,7 +132,6 @@ static PyObject *raise_text(const char *msg, size_t n) {
 
 // scan_keys(cursor, pattern, count, read_value) -> (next_cursor, [records])
 PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
-    (void)self;
     if (py.PyTuple_Size(args) != 4) return raise_text("scan_keys takes 4 arguments", 27);
     const char *cursor = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 0), NULL);
     const char *pattern = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 1), NULL);
@@ -143,6 +144,7 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
 
     gears_thread *t = gears_thread_state();
     RedisModuleCtx *ctx = t->ctx ? t->ctx : gears_detached;
+    gears_session *sess = gears_session_of(self);
     key_read *keys = NULL;
     size_t n = 0;
     PyThreadState *ts = py.PyEval_SaveThread();
@@ -151,13 +153,19 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
                                         : rm.Call(ctx, "SCAN", "cccccE", cursor, "MATCH", pattern, "COUNT", count_s);
     RedisModuleCallReply *list = NULL;
     if (r && rm.CallReplyType(r) == REDISMODULE_REPLY_ARRAY && rm.CallReplyLength(r) == 2) {
+        int restricted;
+        RedisModuleUser *u = gears_session_user(sess, &restricted);
         list = rm.CallReplyArrayElement(r, 1);
-        n = rm.CallReplyLength(list);
-        keys = calloc(n ? n : 1, sizeof *keys);
-        for (size_t i = 0; keys && i < n; i++) {
-            keys[i].name = rm.CallReplyStringPtr(rm.CallReplyArrayElement(list, i), &keys[i].name_len);
-            if (read_value) read_key_locked(ctx, &keys[i], 1);
+        size_t listed = rm.CallReplyLength(list);
+        keys = calloc(listed ? listed : 1, sizeof *keys);
+        for (size_t i = 0; keys && i < listed; i++) {
+            key_read *k = &keys[n];
+            k->name = rm.CallReplyStringPtr(rm.CallReplyArrayElement(list, i), &k->name_len);
+            if (restricted && !gears_user_may_read(u, k->name, k->name_len)) continue;
+            if (read_value) read_key_locked(ctx, k, 1);
+            n++;
         }
+        if (u) rm.FreeModuleUser(u);
     }
     gears_unlock(t, locked);
     py.PyEval_RestoreThread(ts);
@@ -201,9 +209,9 @@ done:
     return out;
 }
 
-// read_key(name, read_value) -> record (KeysReader with noScan)
+// read_key(name, read_value) -> record, or None when the session's user may
+// not read the key (KeysReader with noScan, and a registration's event)
 PyObject *gears_read_key(PyObject *self, PyObject *args) {
-    (void)self;
     if (py.PyTuple_Size(args) != 2) return raise_text("read_key takes 2 arguments", 26);
     key_read k = {0};
     Py_ssize_t len;
@@ -211,12 +219,15 @@ PyObject *gears_read_key(PyObject *self, PyObject *args) {
     if (!k.name) return NULL;
     k.name_len = (size_t)len;
     int read_value = py.PyObject_IsTrue(py.PyTuple_GetItem(args, 1));
+    gears_session *sess = gears_session_of(self);
     gears_thread *t = gears_thread_state();
     PyThreadState *ts = py.PyEval_SaveThread();
     int locked = gears_lock(t);
-    read_key_locked(t->ctx ? t->ctx : gears_detached, &k, read_value);
+    int readable = gears_session_may_read(sess, k.name, k.name_len);
+    if (readable) read_key_locked(t->ctx ? t->ctx : gears_detached, &k, read_value);
     gears_unlock(t, locked);
     py.PyEval_RestoreThread(ts);
+    if (!readable) return py_new_none();
     PyObject *rec = make_record(&k, read_value);
     free_read(&k);
     return rec;

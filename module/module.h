@@ -32,6 +32,16 @@ typedef struct {
 
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
 
+int gears_session_may_run(gears_session *s, RedisModuleString **argv, int argc);
+int gears_session_may_read(gears_session *s, const char *key, size_t len);
+RedisModuleUser *gears_session_user(gears_session *s, int *restricted);
+int gears_user_may_read(RedisModuleUser *u, const char *key, size_t len);
+gears_session *gears_session_of(PyObject *self);
+int gears_caller_may_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
+int gears_caller_is_acl_admin(RedisModuleCtx *ctx);
+int gears_from_replication_or_aof(RedisModuleCtx *ctx);
+int gears_is_hook_marker(RedisModuleString **argv);
+
 int gears_register_command(RedisModuleCtx *ctx, int id, const char *name, const char *flags,
                            int first, int last, int step);
 RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx);
@@ -57,6 +67,7 @@ int gears_lock(gears_thread *t);
 void gears_unlock(gears_thread *t, int locked);
 void gears_release_atomic(void);
 RedisModuleString *gears_arg(RedisModuleString **argv, int i);
+RedisModuleString **gears_argv_at(RedisModuleString **argv, int i);
 
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc, int replicate);
 void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc);

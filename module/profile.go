@@ -24,6 +24,11 @@ func cmdPyProfile(c Ctx, argv []string) {
 		c.Error("session does not exists")
 		return
 	}
+	if !mayManage(c, sess.User) {
+		sess.Release(g.threads.Go)
+		c.Error(errNotOwner("session"))
+		return
+	}
 	// Reading the profile needs the session's GIL: off the main thread.
 	b := block(c, nil)
 	g.threads.Go(func() {

@@ -116,6 +116,13 @@ func cmdPyExecute(c Ctx, argv []string) {
 		c.Error(fmt.Sprintf("Session %s already exists", id))
 		return
 	}
+	// Upgrading or replacing a session replaces what its user registered.
+	for _, old := range []string{id, a.replaceWith} {
+		if s, ok := g.sessions.Get(old); ok && old != "" && !mayManage(c, s.User) {
+			c.Error(errNotOwner("session"))
+			return
+		}
+	}
 
 	sess := session.New(id, a.description, nil)
 	sess.Script = a.script

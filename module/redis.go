@@ -19,6 +19,15 @@ func call(cmd string, args ...string) (any, error) { return callWith(0, cmd, arg
 // callReplicated is call for a write on a client's behalf: it is replicated.
 func callReplicated(cmd string, args ...string) (any, error) { return callWith(1, cmd, args...) }
 
+// withRedisLock runs fn holding the Redis lock (taken unless this thread
+// holds it already). Never call it holding a GIL.
+func withRedisLock(fn func()) {
+	t := C.gears_thread_state()
+	locked := C.gears_lock(t)
+	defer C.gears_unlock(t, locked)
+	fn()
+}
+
 func callWith(replicate C.int, cmd string, args ...string) (any, error) {
 	ccmd, p, n := commandArgs(cmd, args)
 	defer C.free(unsafe.Pointer(ccmd))
@@ -46,6 +55,19 @@ func commandArgs(cmd string, args []string) (*C.char, **C.RedisModuleString, C.s
 // cStringData points at s's bytes for a C call that copies them (s must
 // not be empty).
 func cStringData(s string) *C.char { return (*C.char)(unsafe.Pointer(unsafe.StringData(s))) }
+
+// withRedisStrings passes argv (not empty) to fn as Redis strings, freed
+// after.
+func withRedisStrings(argv []string, fn func(argv **C.RedisModuleString, argc C.int)) {
+	rs := make([]*C.RedisModuleString, len(argv))
+	for i, a := range argv {
+		rs[i] = cString(a)
+	}
+	fn(&rs[0], C.int(len(rs))) // Go memory holding only C pointers: allowed to pass
+	for _, s := range rs {
+		C.w_FreeString(s)
+	}
+}
 
 func cString(s string) *C.RedisModuleString {
 	if s == "" {

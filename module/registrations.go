@@ -141,6 +141,10 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen
 				continue
 			}
 		}
+		// A registration sees only keys its session's user may read.
+		if C.gears_session_may_read((*C.gears_session)(r.Session.Native), key, C.size_t(keyLen)) == 0 {
+			continue
+		}
 		if r.Reader == "StreamReader" {
 			if r.StreamAdded(k, 1, streamWaker(r, k)) {
 				runStream(r, k, r.Mode == "sync")
@@ -272,7 +276,7 @@ func startStreams(r *builder.Registration) {
 		cursor, _ = reply[0].(string)
 		for _, kv := range asList(reply[1]) {
 			key, _ := kv.(string)
-			if !r.Matches(key, "xadd") {
+			if !r.Matches(key, "xadd") || !mayRead(r.Session, key) {
 				continue
 			}
 			n, _ := call("XLEN", key)
@@ -534,6 +538,10 @@ func cmdUnregister(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
+	if r, ok := g.regs.Get(argv[1]); ok && !mayManage(c, r.Session.User) {
+		c.Error(errNotOwner("registration"))
+		return
+	}
 	r, ok := g.regs.Remove(argv[1])
 	if !ok {
 		c.Error("execution is not registered")
@@ -589,14 +597,15 @@ func cmdDumpRegistrations(c Ctx, argv []string) {
 	regs := g.regs.List()
 	c.Array(len(regs))
 	for _, r := range regs {
-		writeRegistration(c, r)
+		writeRegistrationFields(c, r, true)
 	}
 }
 
-func writeRegistration(c Ctx, r *builder.Registration) { writeRegistrationFields(c, r, true) }
-
 func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 	st := r.Stats()
+	if st.LastError != "" && !mayManage(c, r.Session.User) {
+		st.LastError = "(hidden: the registration belongs to another user)" // its text may hold that user's data
+	}
 	if withPD {
 		c.Array(12)
 	} else {
@@ -812,6 +821,10 @@ func pauseRegistration(c Ctx, argv []string, pause bool) {
 	r, ok := g.regs.Get(argv[1])
 	if !ok {
 		c.Error(fmt.Sprintf("Execution %s does not exists on shard %s", argv[1], g.engine.ShardID()))
+		return
+	}
+	if !mayManage(c, r.Session.User) {
+		c.Error(errNotOwner("registration"))
 		return
 	}
 	verb := "unpause"

@@ -86,6 +86,7 @@ void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg) {
 }
 
 RedisModuleString *gears_arg(RedisModuleString **argv, int i) { return argv[i]; }
+RedisModuleString **gears_argv_at(RedisModuleString **argv, int i) { return argv + i; }
 
 static int gears_keyspace_event(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key) {
     (void)type;

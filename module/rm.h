@@ -54,6 +54,8 @@ typedef struct RedisModuleCommandFilter RedisModuleCommandFilter;
 typedef void (*RedisModuleCommandFilterFunc)(RedisModuleCommandFilterCtx *filter);
 #define REDISMODULE_CMDFILTER_NOSELF (1 << 0)
 #define REDISMODULE_CTX_FLAGS_REPLICATED (1 << 12)
+#define REDISMODULE_CMD_KEY_ACCESS (1ULL << 4)
+#define REDISMODULE_CLIENT_ID_AOF UINT64_MAX /* the client that replays the AOF */
 typedef struct RedisModuleType RedisModuleType;
 typedef struct { uint64_t id; uint64_t dataver; } RedisModuleEvent;
 typedef void (*RedisModuleEventCallback)(RedisModuleCtx *ctx, RedisModuleEvent eid, uint64_t subevent, void *data);
@@ -156,7 +158,10 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(void *, ModuleTypeGetValue, (RedisModuleKey *))                                          \
     X(void, SaveSigned, (RedisModuleIO *, int64_t))                                            \
     X(int64_t, LoadSigned, (RedisModuleIO *))                                                  \
-    X(void *, Alloc, (size_t))
+    X(void *, Alloc, (size_t))                                                                 \
+    X(int, ACLCheckKeyPermissions, (RedisModuleUser *, RedisModuleString *, int))              \
+    X(unsigned long long, GetClientId, (RedisModuleCtx *))                                     \
+    X(void, RetainString, (RedisModuleCtx *, RedisModuleString *))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

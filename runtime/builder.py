@@ -357,7 +357,8 @@ _SCAN_BATCH = 1000  # keys read per Redis lock hold
 def _read_keys(pattern, kw):
     read_value = kw.get('readValue', True)
     if kw.get('noScan', False):
-        yield [_gears.read_key(pattern, read_value)]
+        record = _gears.read_key(pattern, read_value)  # None: the user may not read it
+        yield [record] if record is not None else []
         return
     cursor = '0'
     while True:
@@ -627,6 +628,8 @@ def _event_records(plan, payload):
     if plan.reader == 'KeysReader':
         key, event = payload
         record = _gears.read_key(key, plan.kwargs.get('readValue', True))
+        if record is None:  # the session's user may no longer read it
+            return [[]]
         record['event'] = event
         return [[record]]
     return [[payload]]
