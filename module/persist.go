@@ -141,12 +141,7 @@ func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
 	}
 	if event == C.REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED {
 		if sub == C.REDISMODULE_SUBEVENT_REPLROLECHANGED_NOW_MASTER {
-			// A promoted replica processes what its streams have pending.
-			for _, r := range g.regs.List() {
-				if r.Reader == "StreamReader" {
-					startStreams(r)
-				}
-			}
+			startAllStreams() // a promoted replica processes what its streams have pending
 		}
 		return
 	}
@@ -169,6 +164,22 @@ func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
 			restore(toRestore)
 			toRestore = nil
 			saveSnapshot()
+		}
+		// Whether the registrations came from the RDB or from the AOF's
+		// RG.INNERREGISTER (replayed before the entries that follow it),
+		// what their streams hold now was added and is not acknowledged.
+		if C.gears_is_master() == 1 {
+			startAllStreams()
+		}
+	}
+}
+
+// startAllStreams makes every StreamReader registration read what its
+// streams hold.
+func startAllStreams() {
+	for _, r := range g.regs.List() {
+		if r.Reader == "StreamReader" {
+			startStreams(r)
 		}
 	}
 }

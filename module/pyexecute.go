@@ -222,10 +222,13 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	refreshHooks()
 	if C.gears_thread_state().restoring == 0 {
 		replicateSession(sess, regs, oldID)
-	}
-	for _, r := range regs {
-		if r.Reader == "StreamReader" {
-			startStreams(r)
+		// A new StreamReader reads what its streams hold already. Restored
+		// ones (at load, from the AOF, on a replica) wait for the loading's
+		// end or a promotion: startAllStreams.
+		for _, r := range regs {
+			if r.Reader == "StreamReader" {
+				startStreams(r)
+			}
 		}
 	}
 	return nil
