@@ -11,6 +11,7 @@ package config
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,44 +46,68 @@ type param struct {
 	def     string    // default, in the textual form a user would pass
 	runtime bool      // may be changed by RG.CONFIGSET
 	plugin  bool      // python-plugin key: also mirrored into the extra dictionary
-	check   validator // nil accepts every well-formed value
+	check   *validator // nil accepts every well-formed value
 }
 
-// validator sees the raw text and, for int/bool keys, its parsed value.
-type validator func(raw string, n int64) bool
-
-func atLeast(min int64) validator {
-	return func(_ string, n int64) bool { return n >= min }
+// validator accepts a value or not; want says what it accepts, for errors.
+// It sees the raw text and, for int/bool keys, its parsed value.
+type validator struct {
+	ok   func(raw string, n int64) bool
+	want string
 }
 
-func oneOf(allowed ...string) validator {
-	return func(raw string, _ int64) bool {
+func between(min, max int64) *validator {
+	return &validator{func(_ string, n int64) bool { return n >= min && n <= max },
+		fmt.Sprintf("an integer from %d to %d", min, max)}
+}
+
+func oneOf(allowed ...string) *validator {
+	return &validator{func(raw string, _ int64) bool {
 		for _, a := range allowed {
 			if raw == a {
 				return true
 			}
 		}
 		return false
-	}
+	}, "one of " + strings.Join(allowed, ", ")}
 }
+
+// Bounds of our own keys. Every key is bounded: a value nobody means (an
+// interpreter pool of 100,000) must not take the server down.
+const (
+	day = 24 * 60 * 60 * 1000 // ms
+	mib = 1 << 20
+	// MinPythonMemory is the least MaxPythonMemory (besides 0, no limit):
+	// below it not even a few interpreters fit.
+	MinPythonMemory = 64 * mib
+)
 
 var params = []param{
 	// RedisGears 1.2 core keys.
-	{name: "MaxExecutions", kind: kindInt, def: "1000", runtime: true, check: atLeast(1)},
-	{name: "MaxExecutionsPerRegistration", kind: kindInt, def: "100", runtime: true, check: atLeast(1)},
+	{name: "MaxExecutions", kind: kindInt, def: "1000", runtime: true, check: between(1, 1_000_000)},
+	{name: "MaxExecutionsPerRegistration", kind: kindInt, def: "100", runtime: true, check: between(1, 100_000)},
 	{name: "ProfileExecutions", kind: kindBool, def: "0", runtime: true},
-	{name: "ExecutionThreads", kind: kindInt, def: "3", check: atLeast(1)},
-	{name: "ExecutionMaxIdleTime", kind: kindInt, def: "5000", runtime: true, check: atLeast(1)},
-	{name: "SendMsgRetries", kind: kindInt, def: "3", runtime: true, check: atLeast(0)},
+	{name: "ExecutionThreads", kind: kindInt, def: "3", check: between(1, 128)},
+	{name: "ExecutionMaxIdleTime", kind: kindInt, def: "5000", runtime: true, check: between(1, day)},
+	{name: "SendMsgRetries", kind: kindInt, def: "3", runtime: true, check: between(0, 1000)},
 	// Our own core keys.
-	{name: "InterpreterPoolSize", kind: kindInt, def: "2", runtime: true, check: atLeast(0)},
+	{name: "InterpreterPoolSize", kind: kindInt, def: "2", runtime: true, check: between(0, 32)},
+	// Bytes all Python code together may allocate (0: no limit); Load makes
+	// the default DefaultPythonMemory. Beyond it allocations fail with
+	// MemoryError.
+	{name: "MaxPythonMemory", kind: kindInt, def: "0", runtime: true, check: &validator{
+		func(_ string, n int64) bool { return n == 0 || n >= MinPythonMemory },
+		fmt.Sprintf("0 (no limit) or a number of bytes of at least %d", MinPythonMemory)}},
+	// Milliseconds a script, an execution or a sync registration's run may
+	// take before it is aborted (0: no limit).
+	{name: "ExecutionMaxTime", kind: kindInt, def: "0", runtime: true, check: between(0, day)},
 	{name: "PythonHomeDir", kind: kindString, def: ""}, // "" = <redis dir>/gears-python, resolved by the caller
 	{name: "IsolationMode", kind: kindString, def: IsolationSubinterpreter, check: oneOf(IsolationSubinterpreter, IsolationShared)},
 	{name: "RequirementsWheelDir", kind: kindString, def: "", runtime: true}, // pip --find-links: offline installs
 	{name: "RequirementsIndexURL", kind: kindString, def: "", runtime: true}, // pip --index-url; "" = no index
 	// Python-plugin keys (RedisGears 1.2 §4.2).
 	{name: "PythonAttemptTraceback", kind: kindBool, def: "1", runtime: true, plugin: true},
-	{name: "PythonInstallReqMaxIdleTime", kind: kindInt, def: "30000", runtime: true, plugin: true, check: atLeast(1)},
+	{name: "PythonInstallReqMaxIdleTime", kind: kindInt, def: "30000", runtime: true, plugin: true, check: between(1, day)},
 	{name: "CreateVenv", kind: kindBool, def: "0", plugin: true},
 	{name: "DownloadDeps", kind: kindBool, def: "0", plugin: true},
 	{name: "ForeceDownloadDepsOnEnterprise", kind: kindBool, def: "0", plugin: true}, // sic: 1.2's spelling
@@ -107,6 +132,8 @@ var (
 	iRequirementsIndexURL         = mustIndex("RequirementsIndexURL")
 	iPythonAttemptTraceback       = mustIndex("PythonAttemptTraceback")
 	iPythonInstallReqMaxIdleTime  = mustIndex("PythonInstallReqMaxIdleTime")
+	iMaxPythonMemory              = mustIndex("MaxPythonMemory")
+	iExecutionMaxTime             = mustIndex("ExecutionMaxTime")
 )
 
 func mustIndex(name string) int {
@@ -213,7 +240,11 @@ func Load(args []string) (*Config, error) {
 	}
 	c := &Config{vals: make([]slot, len(params)), extra: make(map[string]string)}
 	for i := range params {
-		if !c.store(i, params[i].def) {
+		def := params[i].def
+		if i == iMaxPythonMemory {
+			def = strconv.FormatInt(DefaultPythonMemory(), 10)
+		}
+		if !c.store(i, def) {
 			panic("config: invalid default for " + params[i].name)
 		}
 	}
@@ -225,7 +256,7 @@ func Load(args []string) (*Config, error) {
 			continue
 		}
 		if !c.store(idx, val) {
-			return nil, fmt.Errorf("config: failed setting config value %s: invalid value %q", params[idx].name, val)
+			return nil, fmt.Errorf("config: failed setting config value %s: invalid value %q%s", params[idx].name, val, wanted(idx))
 		}
 		if params[idx].plugin {
 			c.extra[key] = val
@@ -239,7 +270,7 @@ func Load(args []string) (*Config, error) {
 func (c *Config) store(idx int, raw string) bool {
 	p := &params[idx]
 	if p.kind == kindString {
-		if p.check != nil && !p.check(raw, 0) {
+		if p.check != nil && !p.check.ok(raw, 0) {
 			return false
 		}
 		s := raw
@@ -247,7 +278,7 @@ func (c *Config) store(idx int, raw string) bool {
 		return true
 	}
 	n, ok := parseLongLong(raw)
-	if !ok || (p.check != nil && !p.check(raw, n)) {
+	if !ok || (p.check != nil && !p.check.ok(raw, n)) {
 		return false
 	}
 	if p.kind == kindBool && n != 0 {
@@ -255,6 +286,15 @@ func (c *Config) store(idx int, raw string) bool {
 	}
 	c.vals[idx].n.Store(n)
 	return true
+}
+
+// wanted says what key idx accepts, for an error message ("" when any
+// value of its kind is).
+func wanted(idx int) string {
+	if params[idx].check == nil {
+		return ""
+	}
+	return " (" + params[idx].check.want + ")"
 }
 
 func (c *Config) entry(idx int) Entry {
@@ -320,7 +360,7 @@ func (c *Config) Set(args []string) []Entry {
 			case !params[idx].runtime:
 				out = append(out, errEntry("Config value %s not modifiable at runtime", params[idx].name))
 			case !c.store(idx, val):
-				out = append(out, errEntry("Failed setting config value %s", params[idx].name))
+				out = append(out, errEntry("Failed setting config value %s%s", params[idx].name, wanted(idx)))
 			default:
 				out = append(out, Entry{Str: replyOK})
 			}
@@ -386,6 +426,13 @@ func (c *Config) RequirementsIndexURL() string { return c.strVal(iRequirementsIn
 
 // PythonAttemptTraceback reports whether Python errors carry a traceback.
 func (c *Config) PythonAttemptTraceback() bool { return c.intVal(iPythonAttemptTraceback) != 0 }
+
+// MaxPythonMemory is the number of bytes Python may allocate (0: no limit).
+func (c *Config) MaxPythonMemory() int64 { return c.intVal(iMaxPythonMemory) }
+
+// ExecutionMaxTime is how long Python code may run before it is aborted
+// (0: no limit).
+func (c *Config) ExecutionMaxTime() time.Duration { return c.ms(iExecutionMaxTime) }
 
 // PythonInstallReqMaxIdleTime bounds the idle time of a requirements install.
 func (c *Config) PythonInstallReqMaxIdleTime() time.Duration {

@@ -198,12 +198,16 @@ func TestConfigSetCore(t *testing.T) {
 
 	// Bad values: error with canonical spelling, value unchanged.
 	assert.Equal(t, []Entry{
-		e("(error) Failed setting config value MaxExecutions"),
-		e("(error) Failed setting config value SendMsgRetries"),
-		e("(error) Failed setting config value ExecutionMaxIdleTime"),
+		e("(error) Failed setting config value MaxExecutions (an integer from 1 to 1000000)"),
+		e("(error) Failed setting config value SendMsgRetries (an integer from 0 to 1000)"),
+		e("(error) Failed setting config value ExecutionMaxIdleTime (an integer from 1 to 86400000)"),
 		e("(error) Failed setting config value ProfileExecutions"),
-		e("(error) Failed setting config value InterpreterPoolSize"),
-		e("(error) Failed setting config value MaxExecutionsPerRegistration"),
+		e("(error) Failed setting config value InterpreterPoolSize (an integer from 0 to 32)"),
+		e("(error) Failed setting config value MaxExecutionsPerRegistration (an integer from 1 to 100000)"),
+		e("(error) Failed setting config value InterpreterPoolSize (an integer from 0 to 32)"),
+		e("(error) Failed setting config value MaxPythonMemory (0 (no limit) or a number of bytes of at least 67108864)"),
+		e("(error) Failed setting config value ExecutionMaxTime (an integer from 0 to 86400000)"),
+		e("(error) Failed setting config value MaxExecutions (an integer from 1 to 1000000)"),
 	}, c.Set([]string{
 		"maxexecutions", "0",
 		"SendMsgRetries", "-1",
@@ -211,7 +215,13 @@ func TestConfigSetCore(t *testing.T) {
 		"ProfileExecutions", "on",
 		"InterpreterPoolSize", "-2",
 		"MaxExecutionsPerRegistration", "0",
+		"InterpreterPoolSize", "100000",
+		"MaxPythonMemory", "1024",
+		"ExecutionMaxTime", "-1",
+		"MaxExecutions", "9223372036854775807",
 	}))
+	assert.Equal(t, DefaultPythonMemory(), c.MaxPythonMemory())
+	assert.Zero(t, c.ExecutionMaxTime())
 	assert.Equal(t, int64(7), c.MaxExecutions())
 	assert.Equal(t, int64(3), c.SendMsgRetries())
 	assert.Equal(t, 5*time.Second, c.ExecutionMaxIdleTime())
@@ -314,7 +324,7 @@ func TestConfigSetMixedLeftToRight(t *testing.T) {
 		savedExtra(),
 		ok(),
 		e("(error) Config value ExecutionThreads not modifiable at runtime"),
-		e("(error) Failed setting config value MaxExecutions"),
+		e("(error) Failed setting config value MaxExecutions (an integer from 1 to 1000000)"),
 		ok(),
 		savedExtra(),
 		e("(error) Value was not given to tail"),
@@ -389,7 +399,7 @@ func TestConcurrentReadsDuringSets(t *testing.T) {
 				v := strconv.Itoa(n)
 				c.Set([]string{
 					"MaxExecutions", v, "MaxExecutionsPerRegistration", v, "ProfileExecutions", strconv.Itoa(n % 2),
-					"ExecutionMaxIdleTime", v, "SendMsgRetries", v, "InterpreterPoolSize", v,
+					"ExecutionMaxIdleTime", v, "SendMsgRetries", v, "InterpreterPoolSize", strconv.Itoa(n % 33),
 					"PythonAttemptTraceback", strconv.Itoa(n % 2), "PythonInstallReqMaxIdleTime", v,
 					"foo", strconv.Itoa(w),
 				})
@@ -400,5 +410,5 @@ func TestConcurrentReadsDuringSets(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	assert.Equal(t, int64(500), c.MaxExecutions())
-	assert.Equal(t, 500, c.InterpreterPoolSize())
+	assert.Equal(t, 500%33, c.InterpreterPoolSize())
 }

@@ -102,6 +102,14 @@ func Memory() (total, peak, current int64) {
 	return int64(t), int64(p), int64(c)
 }
 
+// SetMemoryLimit makes allocations that would take Python's memory
+// (Memory's current) beyond n bytes fail with MemoryError; 0 removes the
+// limit.
+func SetMemoryLimit(n int64) { C.py_set_memory_limit(C.longlong(n)) }
+
+// MemoryRefused is the number of allocations the limit refused so far.
+func MemoryRefused() int64 { return int64(C.py_memory_refused()) }
+
 func setenv(k, v string) {
 	ck, cv := C.CString(k), C.CString(v)
 	C.setenv(ck, cv, 1)
@@ -197,7 +205,7 @@ func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {
 
 // end destroys the interpreter; ts, its only thread state, must be current.
 func (i *Interp) end(ts *C.PyThreadState) {
-	C.w_Py_EndInterpreter(ts)
+	C.py_end(ts)
 	registry.Delete(i.handle)
 	C.free(i.slot)
 	live.Add(-1)
@@ -417,14 +425,25 @@ func (t *Thread) fetchError() error {
 		s := C.w_PyObject_CallOneArg(f, exc)
 		if s != nil {
 			defer C.w_Py_DecRef(s)
-			if msg, ok := goString(s); ok {
+			if msg, ok := goString(s); ok && msg != "" {
 				return &Error{Msg: msg}
 			}
 		}
 		C.w_PyErr_Clear()
 	}
-	return &Error{Msg: strOf(exc)}
+	// Formatting needs memory, which a MemoryError may have left none of.
+	if C.py_is_memory_error(exc) != 0 {
+		return &Error{Msg: MemoryErrorText()}
+	}
+	if msg := strOf(exc); msg != "" {
+		return &Error{Msg: msg}
+	}
+	return &Error{Msg: "unknown Python error"}
 }
+
+// MemoryErrorText is the text of a MemoryError that could not be formatted;
+// the layer above says what limit was reached.
+var MemoryErrorText = func() string { return "MemoryError" }
 
 // gearsAttr looks up a name in module _gears of the current interpreter
 // (borrowed reference, or nil).

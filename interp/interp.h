@@ -23,7 +23,10 @@ void py_set_main(PyThreadState *ts);
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg);
 void py_ensure_thread(void);
 void py_memory(long long *total, long long *peak, long long *current);
+void py_set_memory_limit(long long n);
+long long py_memory_refused(void);
 PyThreadState *py_new_thread_state(PyInterpreterState *i);
+void py_end(PyThreadState *ts);
 
 static inline void w_Py_InitializeEx(int i) { py.Py_InitializeEx(i); }
 static inline const char *w_Py_GetVersion(void) { return py.Py_GetVersion(); }
@@ -35,7 +38,6 @@ static inline void w_PyThreadState_Delete(PyThreadState *t) { py.PyThreadState_D
 static inline PyThreadState *w_PyThreadState_GetUnchecked(void) { return py.PyThreadState_GetUnchecked(); }
 static inline PyInterpreterState *w_PyThreadState_GetInterpreter(PyThreadState *t) { return py.PyThreadState_GetInterpreter(t); }
 static inline int64_t w_PyInterpreterState_GetID(PyInterpreterState *i) { return py.PyInterpreterState_GetID(i); }
-static inline void w_Py_EndInterpreter(PyThreadState *t) { py.Py_EndInterpreter(t); }
 static inline PyObject *w_PyImport_AddModuleRef(const char *n) { return py.PyImport_AddModuleRef(n); }
 static inline PyObject *w_PyModule_GetDict(PyObject *m) { return py.PyModule_GetDict(m); }
 static inline PyObject *w_PyDict_New(void) { return py.PyDict_New(); }
@@ -92,5 +94,6 @@ static inline PyObject *w_PyTuple_New(Py_ssize_t n) { return py.PyTuple_New(n); 
 static inline int w_PyTuple_SetItem(PyObject *t, Py_ssize_t i, PyObject *v) { return py.PyTuple_SetItem(t, i, v); }
 static inline unsigned long py_thread_ident(void) { return (unsigned long)pthread_self(); }
 static inline PyObject *py_exc_runtime(void) { return py.PyExc_RuntimeError; }
+static inline int py_is_memory_error(PyObject *e) { return py_is(e, py.PyExc_MemoryError); }
 
 #endif

@@ -112,11 +112,34 @@ void *py_native_slot(PyObject *self) { return (void *)(intptr_t)py.PyLong_AsLong
 // pymalloc's blocks come from the raw domain, so together they cover all.
 #include <malloc.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 static atomic_llong mem_total, mem_current, mem_peak;
 static PyObjectArenaAllocator arena_orig;
+
+// The limit (0: none): an allocation that would take Python's memory beyond
+// it fails, and Python raises MemoryError where it asked. Checked before the
+// allocation, so concurrent ones may overshoot it by what they ask together.
+static atomic_llong mem_limit, mem_refused;
+
+void py_set_memory_limit(long long n) { atomic_store(&mem_limit, n); }
+
+long long py_memory_refused(void) { return atomic_load(&mem_refused); }
+
+// Making and ending interpreters and thread states is exempt: CPython
+// gives up the process (Py_FatalError) when they run out of memory, and
+// they are gears' own, small and short. Set on the thread doing them.
+static __thread int exempt;
+
+static int refused(size_t n) {
+    long long limit = atomic_load_explicit(&mem_limit, memory_order_relaxed);
+    if (!limit || exempt) return 0;
+    if (n <= (size_t)limit && atomic_load_explicit(&mem_current, memory_order_relaxed) + (long long)n <= limit) return 0;
+    atomic_fetch_add_explicit(&mem_refused, 1, memory_order_relaxed);
+    return 1;
+}
 
 static void mem_add(long long n) {
     atomic_fetch_add_explicit(&mem_total, n, memory_order_relaxed);
@@ -130,6 +153,7 @@ static void mem_sub(long long n) { atomic_fetch_sub_explicit(&mem_current, n, me
 
 static void *raw_malloc(void *ctx, size_t n) {
     (void)ctx;
+    if (refused(n)) return NULL;
     void *p = malloc(n ? n : 1);
     if (p) mem_add((long long)malloc_usable_size(p));
     return p;
@@ -137,6 +161,8 @@ static void *raw_malloc(void *ctx, size_t n) {
 
 static void *raw_calloc(void *ctx, size_t k, size_t n) {
     (void)ctx;
+    if (n && k > SIZE_MAX / n) return NULL;
+    if (refused(k * n)) return NULL;
     void *p = (k && n) ? calloc(k, n) : calloc(1, 1);
     if (p) mem_add((long long)malloc_usable_size(p));
     return p;
@@ -145,6 +171,7 @@ static void *raw_calloc(void *ctx, size_t k, size_t n) {
 static void *raw_realloc(void *ctx, void *old, size_t n) {
     (void)ctx;
     long long before = old ? (long long)malloc_usable_size(old) : 0;
+    if ((long long)n > before && refused(n - (size_t)before)) return NULL;
     void *p = realloc(old, n ? n : 1);
     if (p) {
         mem_sub(before);
@@ -173,6 +200,7 @@ static int nchunks;
 
 static void *arena_alloc(void *ctx, size_t n) {
     (void)ctx;
+    if (refused(n)) return NULL;
     void *p = NULL;
     if (n == CHUNK_SIZE) {
         pthread_mutex_lock(&chunks_mu);
@@ -237,17 +265,28 @@ void py_ensure_thread(void) {
 // Creates an interpreter from the calling thread: takes the main GIL, which
 // Py_NewInterpreterFromConfig hands over to the new interpreter's GIL.
 int py_create(int shared_gil, PyThreadState **out, const char **errmsg) {
+    exempt++;
     py_ensure_thread();
     py.PyEval_RestoreThread(main_ts);
-    if (py_new_interp(shared_gil, out, errmsg) != 0) {
-        py.PyEval_SaveThread(); // main_ts is current again
-        return -1;
-    }
-    return 0;
+    int rc = py_new_interp(shared_gil, out, errmsg);
+    if (rc != 0) py.PyEval_SaveThread(); // main_ts is current again
+    exempt--;
+    return rc;
+}
+
+void py_end(PyThreadState *ts) {
+    exempt++;
+    py.Py_EndInterpreter(ts);
+    exempt--;
 }
 
 // A thread state for an attach (NULL when Python is out of memory).
-PyThreadState *py_new_thread_state(PyInterpreterState *i) { return py.PyThreadState_New(i); }
+PyThreadState *py_new_thread_state(PyInterpreterState *i) {
+    exempt++;
+    PyThreadState *ts = py.PyThreadState_New(i);
+    exempt--;
+    return ts;
+}
 
 // The process guard: Python code runs inside the server's process, so what
 // would end, replace or signal that process, or start other programs from

@@ -167,7 +167,8 @@ typedef struct {
 
 // Data symbols. Exception objects are pointers stored in the library
 // (dereferenced once at load); type objects are the symbols themselves.
-#define PY_EXC_DATA(X) X(PyExc_RuntimeError) X(PyExc_TypeError) X(PyExc_ValueError) X(PyExc_Exception) X(PyExc_PermissionError)
+#define PY_EXC_DATA(X) X(PyExc_RuntimeError) X(PyExc_TypeError) X(PyExc_ValueError) X(PyExc_Exception) X(PyExc_PermissionError) \
+    X(PyExc_MemoryError)
 #define PY_TYPE_DATA(X)                                                                    \
     X(PyUnicode_Type) X(PyBytes_Type) X(PyByteArray_Type) X(PyLong_Type) X(PyFloat_Type)  \
     X(PyBool_Type) X(PyList_Type) X(PyTuple_Type) X(PyDict_Type) X(PyFunction_Type)

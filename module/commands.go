@@ -127,6 +127,7 @@ func cmdConfigSet(c Ctx, argv []string) {
 		return
 	}
 	replyEntries(c, g.cfg.Set(argv[1:]))
+	interp.SetMemoryLimit(g.cfg.MaxPythonMemory())
 }
 
 func replyEntries(c Ctx, entries []config.Entry) {

@@ -36,6 +36,8 @@ func writeInfo(ctx *C.RedisModuleInfoCtx) {
 		{"scripts_total", g.scriptsTotal.Load()},
 		{"python_memory", cur},
 		{"python_memory_peak", peak},
+		{"python_memory_limit", g.cfg.MaxPythonMemory()},
+		{"python_memory_refused", interp.MemoryRefused()},
 		{"TotalAllocated", total},
 		{"PeakAllocated", peak},
 		{"CurrAllocated", cur},

@@ -84,6 +84,7 @@ func onLoad(c Ctx, argv []string) error {
 		cluster:  c.Flags()&clusterFlag != 0,
 	}
 	interp.PanicHandler = logPanic
+	interp.MemoryErrorText = func() string { return "MemoryError: " + memoryNote() }
 	// The main thread always holds the Redis lock while it runs module code.
 	C.gears_thread_state().lock_held = 1
 	gearsrt.Register(host{})
@@ -103,6 +104,7 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterHost("enter_session", hostEnterSession)
 	interp.RegisterHost("leave_session", hostLeaveSession)
 	interp.RegisterHost("release_session", hostReleaseSession)
+	interp.SetMemoryLimit(cfg.MaxPythonMemory())
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)
 	}
@@ -207,6 +209,15 @@ type host struct{}
 func (host) Log(level, msg string)                 { logf(level, msg) }
 func (host) ConfigExtra(key string) (string, bool) { return g.cfg.Extra(key) }
 func (host) AttemptTraceback() bool                { return g.cfg.PythonAttemptTraceback() }
+func (host) MemoryNote() string                    { return memoryNote() }
+
+// memoryNote explains a MemoryError: what MaxPythonMemory allows.
+func memoryNote() string {
+	if limit := g.cfg.MaxPythonMemory(); limit > 0 {
+		return fmt.Sprintf("Python's memory would exceed MaxPythonMemory (%d bytes, for all sessions together)", limit)
+	}
+	return "the server is out of memory"
+}
 func (host) Hashtag() string {
 	if !g.cluster {
 		return gearsrt.SlotTag(0)

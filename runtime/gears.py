@@ -167,6 +167,11 @@ def format_error(exc):
     """The text RedisGears reports for an exception (error replies, errors lists)."""
     if isinstance(exc, GearsFlatError):
         return str(exc)
+    if type(exc) is MemoryError and not exc.args:
+        try:
+            exc.args = (_gears.memory_note(),)  # which limit it hit
+        except BaseException:
+            pass
     if _gears.attempt_traceback():
         import traceback  # on first error only: it costs a new interpreter ~15 ms
         return str(traceback.format_exception(exc))

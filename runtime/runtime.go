@@ -24,6 +24,8 @@ type Host interface {
 	ConfigExtra(key string) (string, bool)
 	AttemptTraceback() bool
 	Hashtag() string
+	// MemoryNote says which limit a MemoryError without a message hit.
+	MemoryNote() string
 }
 
 // Register installs the host functions; call it once, before the first
@@ -50,6 +52,9 @@ func Register(h Host) {
 	})
 	interp.RegisterHost("hashtag", func(*interp.Call) (any, error) {
 		return h.Hashtag(), nil
+	})
+	interp.RegisterHost("memory_note", func(*interp.Call) (any, error) {
+		return h.MemoryNote(), nil
 	})
 }
 
