@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"gears/session"
 )
@@ -38,6 +39,7 @@ type Engine struct {
 	class  map[*Registration]*execList // the same per registration (nil: run()s), for eviction
 	events int                         // event executions alive (not in byID)
 	queue  []*Execution                // waiting for a worker; unbounded: Start never blocks
+	run    map[*Execution]struct{}     // running now
 	idle   int                         // workers parked and not yet woken
 	park   *session.Parking            // where idle workers wait
 }
@@ -49,6 +51,7 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 	en := &Engine{
 		shardID: shardID, attach: attach, interrupt: interrupt, maxKept: maxKept, maxPerReg: maxPerReg, threads: spawn,
 		byID:  map[string]*Execution{},
+		run:   map[*Execution]struct{}{},
 		kept:  execList{which: keptList},
 		class: map[*Registration]*execList{},
 	}
@@ -317,10 +320,17 @@ func (en *Engine) execute(e *Execution, run Runner) {
 		return
 	}
 	e.status = Running
+	e.started = time.Now()
 	e.mu.Unlock()
+	en.mu.Lock()
+	en.run[e] = struct{}{}
+	en.mu.Unlock()
 
 	out, err := run(e)
 
+	en.mu.Lock()
+	delete(en.run, e)
+	en.mu.Unlock()
 	e.mu.Lock()
 	e.status = Done
 	e.threadID = 0
@@ -426,6 +436,10 @@ func (en *Engine) Discard(e *Execution) {
 	en.Drop(e.ID) //nolint:errcheck // finished now, so Drop cannot refuse
 }
 
+// AbortedText is the error of an aborted execution (runtime/builder.py
+// reports it); a reason follows it when the abort had one.
+const AbortedText = "Execution was aborted"
+
 // Abort stops an execution: one not started yet never starts, a running one
 // has its Python code interrupted; a finished one is left as it is.
 func (en *Engine) Abort(id string) error {
@@ -433,8 +447,18 @@ func (en *Engine) Abort(id string) error {
 	if !ok {
 		return fmt.Errorf("execution does not exist")
 	}
+	en.AbortExecution(e, "")
+	return nil
+}
+
+// AbortExecution is Abort of e, with the reason its error gives ("" for
+// none). Until it has stopped, Watch interrupts it again.
+func (en *Engine) AbortExecution(e *Execution, reason string) {
 	e.mu.Lock()
 	e.abort = true
+	if e.reason == "" {
+		e.reason = reason
+	}
 	status, thread := e.status, e.threadID
 	if status == Created {
 		e.status = Aborted
@@ -442,9 +466,64 @@ func (en *Engine) Abort(id string) error {
 	}
 	e.mu.Unlock()
 	if status == Running && thread != 0 {
-		en.threads(func() { en.interrupt(e, thread) })
+		en.interruptOnce(e, thread)
 	}
-	return nil
+}
+
+// interruptOnce interrupts e unless an interrupt of it is under way (it may
+// wait long for the GIL).
+func (en *Engine) interruptOnce(e *Execution, thread uint64) {
+	if !e.interrupting.CompareAndSwap(false, true) {
+		return
+	}
+	en.threads(func() {
+		defer e.interrupting.Store(false)
+		en.interrupt(e, thread)
+	})
+}
+
+// Watch interrupts again the aborted executions that still run (an
+// interrupt may land just before a sleep, or in code that catches it), and
+// aborts those that have run longer than limit (0: no limit).
+func (en *Engine) Watch(limit time.Duration) {
+	en.mu.Lock()
+	running := make([]*Execution, 0, len(en.run))
+	for e := range en.run {
+		running = append(running, e)
+	}
+	en.mu.Unlock()
+	for _, e := range running {
+		e.mu.Lock()
+		abort, thread, started := e.abort, e.threadID, e.started
+		e.mu.Unlock()
+		switch {
+		case abort && thread != 0:
+			en.interruptOnce(e, thread)
+		case limit > 0 && time.Since(started) > limit:
+			en.AbortExecution(e, OverTimeReason(limit))
+		}
+	}
+}
+
+// ExplainAbort gives the abort error in errs the reason e was aborted for,
+// if it had one.
+func (e *Execution) ExplainAbort(errs []string) {
+	e.mu.Lock()
+	reason := e.reason
+	e.mu.Unlock()
+	if reason == "" {
+		return
+	}
+	for i, msg := range errs {
+		if msg == AbortedText {
+			errs[i] = AbortedText + ": " + reason
+		}
+	}
+}
+
+// OverTimeReason is the reason of an abort by ExecutionMaxTime.
+func OverTimeReason(limit time.Duration) string {
+	return fmt.Sprintf("it ran longer than ExecutionMaxTime (%d ms)", limit.Milliseconds())
 }
 
 // ShardID is this shard's 40-character id.

@@ -47,6 +47,10 @@ type Execution struct {
 	read     time.Duration
 	threadID uint64 // Python thread running it, for abort
 	abort    bool
+	reason   string    // why it was aborted, when not by RG.ABORTEXECUTION
+	started  time.Time // when it began to run
+	// interrupting: an interrupt of it waits for its interpreter's GIL.
+	interrupting atomic.Bool
 	done     chan struct{} // made by Done() for whoever waits; closed when finished
 	finished atomic.Bool   // set with mu held
 	kept     bool          // listed by RG.DUMPEXECUTIONS until dropped

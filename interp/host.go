@@ -10,6 +10,13 @@ import (
 	"unsafe"
 )
 
+// LeavePython and ReturnToPython bracket every host function call, with the
+// GIL released: the layer above learns when Python calls out of Python.
+var (
+	LeavePython    = func() int { return 0 }
+	ReturnToPython = func(int) {}
+)
+
 // HostFunc is a Go function callable from Python as _gears.<name>. It runs
 // without the GIL (so it may wait for the Redis lock) and must not touch
 // Python objects; its arguments and result are plain Go values:
@@ -110,7 +117,9 @@ func goHostCall(self, args *C.PyObject) (result *C.PyObject) {
 	call := &Call{Interp: itv.(*Interp), Args: argv}
 	// Without the GIL: the host function may wait for the Redis lock.
 	ts := C.w_PyEval_SaveThread()
+	left := LeavePython()
 	out, ferr := runHost(hostFuncs[fid], call)
+	ReturnToPython(left)
 	C.w_PyEval_RestoreThread(ts)
 	if ferr != nil {
 		return raise(ferr.Error())

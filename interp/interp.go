@@ -405,7 +405,7 @@ func (t *Thread) Decref(o Object) {
 func (t *Thread) Exec(src string, globals Object) error {
 	csrc := C.CString(src)
 	defer C.free(unsafe.Pointer(csrc))
-	r := C.w_PyRun_String(csrc, C.Py_file_input, globals.p, globals.p)
+	r := C.py_exec(csrc, globals.p)
 	if r == nil {
 		return t.fetchError()
 	}
@@ -575,9 +575,11 @@ func (t *Thread) ClearInterrupt() {
 }
 
 // Interrupt raises _gears.forcestopped in thread threadID of interpreter i
-// at its next bytecode boundary, if still(), checked while holding i's GIL,
-// says that thread still runs the code to stop. It attaches to i, so it may
-// wait for the GIL: call it on a locked thread, never the Redis main thread.
+// at its next bytecode boundary (at once in time.sleep), if still(), checked
+// while holding i's GIL, says that thread still runs the code to stop. It
+// attaches to i, so it may wait for the GIL: call it on a locked thread,
+// never the Redis main thread. Code inside one long C call (a C loop that
+// never returns to bytecode) is beyond its reach.
 func (i *Interp) Interrupt(threadID uint64, still func() bool) {
 	t, err := i.Attach()
 	if err != nil {
@@ -589,5 +591,6 @@ func (i *Interp) Interrupt(threadID uint64, still func() bool) {
 	}
 	if exc := gearsAttr("forcestopped"); exc != nil {
 		C.w_PyThreadState_SetAsyncExc(C.ulong(threadID), exc)
+		C.py_wake(C.ulong(threadID))
 	}
 }

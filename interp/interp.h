@@ -27,6 +27,8 @@ void py_set_memory_limit(long long n);
 long long py_memory_refused(void);
 PyThreadState *py_new_thread_state(PyInterpreterState *i);
 void py_end(PyThreadState *ts);
+PyObject *py_exec(const char *src, PyObject *globals);
+void py_wake(unsigned long tid);
 
 static inline void w_Py_InitializeEx(int i) { py.Py_InitializeEx(i); }
 static inline const char *w_Py_GetVersion(void) { return py.Py_GetVersion(); }
@@ -44,7 +46,6 @@ static inline PyObject *w_PyDict_New(void) { return py.PyDict_New(); }
 static inline PyObject *w_PyDict_Copy(PyObject *d) { return py.PyDict_Copy(d); }
 static inline PyObject *w_PyDict_GetItemString(PyObject *d, const char *k) { return py.PyDict_GetItemString(d, k); }
 static inline int w_PyDict_SetItemString(PyObject *d, const char *k, PyObject *v) { return py.PyDict_SetItemString(d, k, v); }
-static inline PyObject *w_PyRun_String(const char *s, int start, PyObject *g, PyObject *l) { return py.PyRun_StringFlags(s, start, g, l, NULL); }
 static inline PyObject *w_PyObject_CallOneArg(PyObject *f, PyObject *a) { return py.PyObject_CallFunctionObjArgs(f, a, NULL); }
 static inline PyObject *w_PyObject_CallNoArgs(PyObject *f) { return py.PyObject_CallObject(f, NULL); }
 static inline PyObject *w_PyObject_GetAttrString(PyObject *o, const char *n) { return py.PyObject_GetAttrString(o, n); }

@@ -280,6 +280,19 @@ void py_end(PyThreadState *ts) {
     exempt--;
 }
 
+// Runs src as a module body in globals. Compiling is exempt from the memory
+// limit: CPython's parser does not survive every allocation failing
+// halfway (it crashed), and what it takes is bounded by the source's size.
+PyObject *py_exec(const char *src, PyObject *globals) {
+    exempt++;
+    PyObject *code = py.Py_CompileString(src, "<string>", Py_file_input);
+    exempt--;
+    if (!code) return NULL;
+    PyObject *r = py.PyEval_EvalCode(code, globals, globals);
+    py.Py_DecRef(code);
+    return r;
+}
+
 // A thread state for an attach (NULL when Python is out of memory).
 PyThreadState *py_new_thread_state(PyInterpreterState *i) {
     exempt++;
@@ -294,7 +307,9 @@ PyThreadState *py_new_thread_state(PyInterpreterState *i) {
 // the isolated interpreters' own config too). A C audit hook cannot be
 // removed from Python; what raises no audit event is guarded below, in the
 // functions' own method tables.
+#include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 // A PermissionError: code that copes with a program it cannot start (an
@@ -372,7 +387,9 @@ int py_install_process_guard(void) { return py.PySys_AddAuditHook(process_guard,
 PY_GUARDED(PY_REFUSAL)
 #undef PY_REFUSAL
 
-static const char *guard_function(const char *module, const char *name, PyCFunction refusal) {
+// Points module.name at fn in the module's method table; flags, when not
+// -1, are the calling convention fn needs the original to have.
+static const char *replace_function(const char *module, const char *name, PyCFunction fn, int flags) {
     static char err[160];
     PyObject *m = py.PyImport_ImportModule(module);
     PyModuleDef *def = m ? py.PyModule_GetDef(m) : NULL;
@@ -384,7 +401,11 @@ static const char *guard_function(const char *module, const char *name, PyCFunct
     }
     for (PyMethodDef *d = def->m_methods; d->ml_name; d++) {
         if (strcmp(d->ml_name, name) == 0) {
-            d->ml_meth = refusal;
+            if (flags != -1 && d->ml_flags != flags) {
+                snprintf(err, sizeof err, "%s.%s has calling convention %d, not %d", module, name, d->ml_flags, flags);
+                return err;
+            }
+            d->ml_meth = fn;
             return NULL;
         }
     }
@@ -392,13 +413,80 @@ static const char *guard_function(const char *module, const char *name, PyCFunct
     return err;
 }
 
+// time.sleep, in every interpreter, is a wait that an interrupt
+// (Interp.Interrupt) ends at once: an aborted execution does not sleep on.
+// CPython's own sleep only wakes for signals, which reach no sub-interpreter.
+typedef struct sleeper {
+    unsigned long tid;
+    int woken;
+    pthread_cond_t cond;
+    struct sleeper *next;
+} sleeper;
+
+static pthread_mutex_t sleep_mu = PTHREAD_MUTEX_INITIALIZER;
+static sleeper *sleepers;
+
+void py_wake(unsigned long tid) {
+    pthread_mutex_lock(&sleep_mu);
+    for (sleeper *s = sleepers; s; s = s->next) {
+        if (s->tid == tid) {
+            s->woken = 1;
+            pthread_cond_signal(&s->cond);
+        }
+    }
+    pthread_mutex_unlock(&sleep_mu);
+}
+
+static PyObject *sleep_interruptibly(PyObject *self, PyObject *arg) {
+    (void)self;
+    double secs = py.PyFloat_AsDouble(arg);
+    if (secs == -1.0 && py.PyErr_Occurred()) return NULL;
+    if (secs != secs) {
+        py.PyErr_SetString(py.PyExc_ValueError, "Invalid value NaN (not a number)");
+        return NULL;
+    }
+    if (secs < 0) {
+        py.PyErr_SetString(py.PyExc_ValueError, "sleep length must be non-negative");
+        return NULL;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    if (secs > 1e9) secs = 1e9; // ~31 years: no overflow below
+    long long ns = deadline.tv_nsec + (long long)((secs - (double)(long long)secs) * 1e9);
+    deadline.tv_sec += (time_t)secs + ns / 1000000000;
+    deadline.tv_nsec = ns % 1000000000;
+
+    sleeper s = {.tid = (unsigned long)pthread_self()};
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    PyThreadState *ts = py.PyEval_SaveThread();
+    pthread_mutex_lock(&sleep_mu);
+    s.next = sleepers;
+    sleepers = &s;
+    while (!s.woken && pthread_cond_timedwait(&s.cond, &sleep_mu, &deadline) != ETIMEDOUT) {
+    }
+    for (sleeper **p = &sleepers; *p; p = &(*p)->next) {
+        if (*p == &s) {
+            *p = s.next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sleep_mu);
+    py.PyEval_RestoreThread(ts);
+    pthread_cond_destroy(&s.cond);
+    return py_new_none(); // woken: the interrupt's exception is raised next
+}
+
 // With the main interpreter's GIL, once at start; an error names what is
 // missing.
 const char *py_guard_functions(void) {
     const char *err;
 #define PY_GUARD(module, name, shown) \
-    if ((err = guard_function(#module, #name, refused_##module##_##name))) return err;
+    if ((err = replace_function(#module, #name, refused_##module##_##name, -1))) return err;
     PY_GUARDED(PY_GUARD)
 #undef PY_GUARD
-    return NULL;
+    return replace_function("time", "sleep", sleep_interruptibly, METH_O);
 }

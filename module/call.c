@@ -17,17 +17,23 @@ gears_thread *gears_thread_state(void) { return &tls; }
 // thread as holding it: commands run under it may fire keyspace events whose
 // sync registrations call execute() again on this thread. Returns whether it
 // locked (to pass to gears_unlock).
+//
+// A thread that holds the lock already and runs Python under it leaves
+// Python for Redis here (see busy.c): it takes Redis back from the watchdog.
 int gears_lock(gears_thread *t) {
-    if (t->lock_held) return 0;
+    if (t->lock_held) return gears_busy_pause(t) ? 2 : 0;
     rm.ThreadSafeContextLock(gears_detached);
     t->lock_held = 1;
     return 1;
 }
 
 void gears_unlock(gears_thread *t, int locked) {
-    if (!locked) return;
-    t->lock_held = 0;
-    rm.ThreadSafeContextUnlock(gears_detached);
+    if (locked == 2) {
+        gears_busy_resume(t, 1);
+    } else if (locked) {
+        t->lock_held = 0;
+        rm.ThreadSafeContextUnlock(gears_detached);
+    }
 }
 
 static PyObject *gears_error_type(void) {
@@ -217,13 +223,14 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
 }
 
 PyObject *gears_atomic_enter(PyObject *self, PyObject *unused) {
-    (void)self;
     (void)unused;
     gears_thread *t = &tls;
     if (t->atomic_depth > 0) return raise_gears("Already inside an atomic block");
     if (!t->lock_held) {
         PyThreadState *ts = py.PyEval_SaveThread();
         t->atomic_locked = gears_lock(t);
+        // Python goes on under the lock: busy, as a sync registration.
+        t->atomic_busy = gears_busy_enter(gears_session_of(self));
         py.PyEval_RestoreThread(ts);
     }
     t->atomic_depth = 1;
@@ -241,6 +248,8 @@ PyObject *gears_atomic_exit(PyObject *self, PyObject *unused) {
 // exception or a missing __exit__ never keeps Redis locked.
 void gears_release_atomic(void) {
     gears_thread *t = &tls;
+    gears_busy_leave(t->atomic_busy);
+    t->atomic_busy = NULL;
     gears_unlock(t, t->atomic_locked);
     t->atomic_locked = 0;
     t->atomic_depth = 0;

@@ -71,6 +71,8 @@ var commands = []command{
 	{"rg.innerregister", "write", cmdInnerRegister, nil, internal, nil},
 	{"rg.innerunregister", "write", cmdInnerUnregister, nil, internal, nil},
 	{"rg.innerhook", "write", cmdInnerHook, nil, hookOnly, nil},
+	{"rg.pykill", "readonly allow-busy", cmdPyKill, nil, anyClient, nil},
+	{"rg.pydumpscripts", "readonly", cmdPyDumpScripts, nil, anyClient, nil},
 }
 
 // mayCall refuses (with an error reply) a command that its client may not

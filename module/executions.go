@@ -3,24 +3,12 @@ package main
 import (
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"gears/builder"
 	"gears/interp"
 	"gears/session"
 )
-
-// scriptRun is what a session's top-level script asked for while it ran.
-type scriptRun struct {
-	unblocking bool
-	exec       *builder.Execution
-	regs       []*builder.Registration // made live when the script succeeds
-	restoring  bool                    // re-running a saved session after a restart
-	restoreIDs []string                // then: the ids register() gives, in order
-}
-
-var scripts sync.Map // *session.Session -> *scriptRun, while its script runs
 
 // hostRun is run()'s host half: it creates the execution of plan `token`.
 // The script's own run() starts when the script has finished (its reply
@@ -45,7 +33,8 @@ func hostRun(c *interp.Call) (any, error) {
 		if sr.exec != nil {
 			return nil, errors.New("Can not run more then 1 executions in a single script")
 		}
-		sr.exec = g.engine.Create(sess, token, steps, desc, sr.unblocking)
+		// Listed while it runs, blocking or not: RG.ABORTEXECUTION finds it.
+		sr.exec = g.engine.Create(sess, token, steps, desc, true)
 		if sr.exec == nil {
 			return nil, errSessionEnded
 		}
@@ -111,6 +100,7 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 		}
 		start := time.Now()
 		defer func() {
+			e.ExplainAbort(out.Errors)
 			r.Finished(out, err, time.Since(start))
 			if r.Reader == "StreamReader" {
 				streamBatchDone(r, e.Payload, out, err)
@@ -151,6 +141,7 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			return err
 		}
 		out = outcome(v)
+		e.ExplainAbort(out.Errors)
 		if !g.cfg.ProfileExecutions() {
 			out.Steps = nil // durations are reported only when profiling
 		}
@@ -280,6 +271,18 @@ func cmdAbortExecution(c Ctx, argv []string) {
 	if e, ok := g.engine.Get(argv[1]); ok && !mayManage(c, e.Session.User) {
 		c.Error(errNotOwner("execution"))
 		return
+	}
+	// A running script is aborted by its session's id (RG.PYDUMPSCRIPTS).
+	if _, ok := g.engine.Get(argv[1]); !ok {
+		if sr := scriptOfSession(argv[1]); sr != nil {
+			if !mayManage(c, sr.sess.User) {
+				c.Error(errNotOwner("script"))
+				return
+			}
+			sr.abort("")
+			c.OK()
+			return
+		}
 	}
 	if err := g.engine.Abort(argv[1]); err != nil {
 		c.Error(err.Error())

@@ -84,6 +84,16 @@ func goBlockedFree(handle C.uint64_t) {
 	blocked.finish(uint64(handle))
 }
 
+//export goBlockedDisconnect
+func goBlockedDisconnect(bc *C.RedisModuleBlockedClient) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("blocked client disconnect", r)
+		}
+	}()
+	blocked.disconnected(bc)
+}
+
 //export goInfo
 func goInfo(ctx *C.RedisModuleInfoCtx) {
 	defer func() {

@@ -82,6 +82,10 @@ func cmdInnerHook(c Ctx, argv []string) {
 		} else {
 			hookCalls.Delete(tid)
 		}
+		if err == errUnregistered {
+			cmdInnerHook(c, argv) // upgraded meanwhile: the chain has its successor (or not) now
+			return
+		}
 		replyHook(c, out.Results, out.Errors, err)
 		return
 	}
@@ -91,7 +95,7 @@ func cmdInnerHook(c Ctx, argv []string) {
 	}
 	e := startHookEvent(r, payload, hc)
 	if e == nil {
-		c.Error(errUnregistered.Error())
+		cmdInnerHook(c, argv) // as above
 		return
 	}
 	b := block(c, nil)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -84,6 +85,10 @@ func onLoad(c Ctx, argv []string) error {
 		cluster:  c.Flags()&clusterFlag != 0,
 	}
 	interp.PanicHandler = logPanic
+	// Python under the Redis lock gives Redis back to the lock holder when
+	// it calls out (busy.c).
+	interp.LeavePython = func() int { return int(C.gears_host_pause()) }
+	interp.ReturnToPython = func(paused int) { C.gears_host_resume(C.int(paused)) }
 	interp.MemoryErrorText = func() string { return "MemoryError: " + memoryNote() }
 	// The main thread always holds the Redis lock while it runs module code.
 	C.gears_thread_state().lock_held = 1
@@ -127,6 +132,7 @@ func onLoad(c Ctx, argv []string) error {
 	if err := registerCommands(c); err != nil {
 		return err
 	}
+	startWatchdog()
 	if C.gears_create_te_type(c.p) != C.REDISMODULE_OK {
 		return errors.New("cannot create the data type of time events")
 	}
@@ -225,7 +231,10 @@ func (host) Hashtag() string {
 	return gearsrt.SlotTag(lowestOwnedSlot())
 }
 
-var sessionKeys atomic.Int64
+var (
+	sessionKeys   atomic.Int64
+	sessionsByKey sync.Map // gears_session.key -> *session.Session, until it ends
+)
 
 // giveSessionC allocates the C half of a session (read by execute() without
 // Go), freed when the session ends.
@@ -234,7 +243,21 @@ func giveSessionC(sess *session.Session, user *C.RedisModuleString) {
 	s.user = user
 	s.key = C.longlong(sessionKeys.Add(1))
 	sess.Native = unsafe.Pointer(s)
-	sess.OnEnd(func() { freeSessionC(s) })
+	sessionsByKey.Store(int64(s.key), sess)
+	sess.OnEnd(func() {
+		sessionsByKey.Delete(int64(s.key))
+		freeSessionC(s)
+	})
+}
+
+// sessionOfC is the live session of a C half.
+func sessionOfC(s *C.gears_session) *session.Session {
+	if s == nil {
+		return nil
+	}
+	v, _ := sessionsByKey.Load(int64(s.key))
+	sess, _ := v.(*session.Session)
+	return sess
 }
 
 func freeSessionC(s *C.gears_session) {

@@ -28,9 +28,27 @@ typedef struct {
     int atomic_locked; // atomic() took the lock itself and must release it
     int restoring;     // re-running a session's script after a restart: no writes
     gears_session *session; // IsolationMode shared: the session this thread runs Python for, if any
+    int busy_depth;    // Python runs entered while holding the Redis lock (busy.c)
+    int busy_python;   // in one of them, and in Python now, not in Redis
+    void *atomic_busy; // atomic() took the lock: its busy_enter
 } gears_thread;
 
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
+#define GEARS_YIELD_CTXS 6
+extern RedisModuleCtx *gears_yield_ctx[GEARS_YIELD_CTXS]; // the watchdog's, for RedisModule_Yield (busy.c)
+
+void *gears_busy_enter(gears_session *s);
+void gears_busy_leave(void *entered);
+int gears_busy_pause(gears_thread *t);
+void gears_busy_resume(gears_thread *t, int paused);
+int gears_host_pause(void);
+void gears_host_resume(int paused);
+long long gears_busy_tick(long long max_us, gears_session **sess, unsigned long *tid, int *busy);
+int gears_busy_kill(void);
+int gears_busy_running(long long r);
+enum { BUSY_KILLED = 1, BUSY_OVERTIME = 2 };
+int gears_busy_kill_why(void);
+long long gears_now_us(void);
 
 int gears_session_may_run(gears_session *s, RedisModuleString **argv, int argc);
 int gears_session_may_read(gears_session *s, const char *key, size_t len);
@@ -98,6 +116,7 @@ static inline int w_UnblockClient(RedisModuleBlockedClient *bc, void *p) { retur
 static inline void *w_GetBlockedClientPrivateData(RedisModuleCtx *c) { return rm.GetBlockedClientPrivateData(c); }
 static inline int w_MeasureStart(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeStart(bc); }
 static inline int w_MeasureEnd(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeEnd(bc); }
+static inline unsigned long long w_GetClientId(RedisModuleCtx *c) { return rm.GetClientId(c); }
 static inline RedisModuleString *w_GetCurrentUserName(RedisModuleCtx *c) { return rm.GetCurrentUserName(c); }
 static inline void w_FreeString(RedisModuleString *s) { rm.FreeString(NULL, s); }
 static inline int w_InfoAddSection(RedisModuleInfoCtx *c, const char *n) { return rm.InfoAddSection(c, n); }

@@ -218,7 +218,7 @@ func restoreSession(saved savedSession, replacing string) error {
 			g.engine.RaiseSeq(n)
 		}
 	}
-	sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations}
+	sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations, sess: sess}
 	scripts.Store(sess, sr)
 	t := C.gears_thread_state()
 	t.restoring = 1

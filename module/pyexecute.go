@@ -136,6 +136,9 @@ func cmdPyExecute(c Ctx, argv []string) {
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
 	b := block(c, nil)
+	sr := &scriptRun{unblocking: a.unblocking, sess: sess, client: uint64(C.w_GetClientId(c.p))}
+	// A client that leaves stops its script.
+	b.OnDisconnect(func() { sr.abort("its client disconnected") })
 	g.threads.Go(func() {
 		defer g.scriptsRunning.Add(-1)
 		if len(a.requirements) > 0 {
@@ -147,18 +150,20 @@ func cmdPyExecute(c Ctx, argv []string) {
 			}
 			useRequirements(sess, list)
 		}
-		b.Unblock(finishScript(sess, a))
+		b.Unblock(finishScript(sess, a, sr, b))
 	})
 }
 
 // finishScript runs the script and then the run() it asked for, and returns
 // the reply: OK, the execution id (UNBLOCKING) or [[results], [errors]].
-func finishScript(sess *session.Session, a *pyExecuteArgs) func(Ctx) {
+func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *Blocked) func(Ctx) {
 	defer sess.Release(g.threads.Go) // the script's own reference
-	sr := &scriptRun{unblocking: a.unblocking}
 	scripts.Store(sess, sr)
 	err := runScript(sess, a.script)
 	scripts.Delete(sess)
+	if aborted := sr.abortError(); aborted != nil {
+		err = aborted
+	}
 	e := sr.exec
 	if err == nil {
 		err = commitRegistrations(sess, sr.regs, a)
@@ -177,6 +182,8 @@ func finishScript(sess *session.Session, a *pyExecuteArgs) func(Ctx) {
 	if a.unblocking {
 		return func(c Ctx) { c.Bulk(e.ID) }
 	}
+	// A client that leaves stops the run() it waits for.
+	b.OnDisconnect(func() { g.engine.AbortExecution(e, "its client disconnected") })
 	<-e.Done()
 	s := e.Snapshot()
 	g.engine.Drop(e.ID)
@@ -254,7 +261,20 @@ func runScript(sess *session.Session, src string) (err error) {
 		it.Owner.Store(sess)
 		sess.Interp = it
 	}
+	sr, _ := scripts.Load(sess)
+	run, _ := sr.(*scriptRun)
 	return withSession(sess, func(t *interp.Thread) error {
+		if run != nil && !run.restoring {
+			// Listed and abortable while its Python runs.
+			if !run.enter(t.ID()) {
+				return errAborted
+			}
+			defer func() {
+				if run.leave() {
+					t.ClearInterrupt()
+				}
+			}()
+		}
 		globals, err := t.MainGlobals()
 		if err == nil && sess.Shared {
 			sess.Globals, err = t.CopyDict(globals)
@@ -280,6 +300,10 @@ func runScript(sess *session.Session, src string) (err error) {
 // Redis locked afterwards (one opened around this call, by code that caused
 // it, stays as it is).
 func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
+	// Under the Redis lock, Python keeps Redis busy from here, waiting for
+	// the GIL included (busy.c).
+	busy := C.gears_busy_enter((*C.gears_session)(sess.Native))
+	defer C.gears_busy_leave(busy)
 	t, err := sess.Interp.Attach()
 	if err != nil {
 		return err

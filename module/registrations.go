@@ -207,6 +207,7 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 	}()
 	err = withSession(r.Session, func(t *interp.Thread) error {
 		out, err = callEvent(t, r, payload)
+		explainBusyAbort(out.Errors)
 		return err
 	})
 	return out, err
@@ -385,11 +386,12 @@ func cmdTrigger(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
-	r, ok := g.regs.Trigger(argv[1])
+	r, ok := liveTrigger(argv[1])
 	if !ok {
 		c.Error("ERR subcommand not found")
 		return
 	}
+	defer r.Release()
 	payload := make([]any, len(argv)-1)
 	for i, a := range argv[1:] {
 		payload[i] = a
@@ -421,6 +423,21 @@ func cmdTrigger(c Ctx, argv []string) {
 			replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
 		})
 	}()
+}
+
+// liveTrigger is the registration of trigger name, acquired (release it):
+// an upgrade may replace it between the lookup and its use, and then the
+// registry holds its successor already.
+func liveTrigger(name string) (*builder.Registration, bool) {
+	for {
+		r, ok := g.regs.Trigger(name)
+		if !ok {
+			return nil, false
+		}
+		if r.Acquire() {
+			return r, true
+		}
+	}
 }
 
 // triggerFast serves RG.TRIGGER and RG.TRIGGERONKEY of a sync registration
@@ -468,6 +485,7 @@ func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
 		}
 		v, err := t.Take(unsafe.Pointer(res))
 		out = eventOutcome(r, v)
+		explainBusyAbort(out.Errors)
 		return err
 	})
 	return true

@@ -27,6 +27,7 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     }
     rm.SetModuleAttribs(ctx, "rg", GEARS_MODULE_VERSION, REDISMODULE_APIVER_1);
     gears_detached = rm.GetDetachedThreadSafeContext(ctx);
+    for (int i = 0; i < GEARS_YIELD_CTXS; i++) gears_yield_ctx[i] = rm.GetDetachedThreadSafeContext(ctx);
     return goOnLoad(ctx, argv, argc);
 }
 
@@ -65,8 +66,15 @@ static void gears_blocked_free(RedisModuleCtx *ctx, void *priv) {
     goBlockedFree((uint64_t)(uintptr_t)priv);
 }
 
+static void gears_blocked_disconnect(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc) {
+    (void)ctx;
+    goBlockedDisconnect(bc);
+}
+
 RedisModuleBlockedClient *gears_block(RedisModuleCtx *ctx) {
-    return rm.BlockClient(ctx, gears_blocked_reply, NULL, gears_blocked_free, 0);
+    RedisModuleBlockedClient *bc = rm.BlockClient(ctx, gears_blocked_reply, NULL, gears_blocked_free, 0);
+    if (bc) rm.SetDisconnectCallback(bc, gears_blocked_disconnect);
+    return bc;
 }
 
 int gears_unblock(RedisModuleBlockedClient *bc, uint64_t handle) {

@@ -91,6 +91,8 @@ typedef struct {
 typedef int (*RedisModuleCmdFunc)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 typedef void (*RedisModuleInfoFunc)(RedisModuleInfoCtx *ctx, int for_crash_report);
 typedef void (*RedisModuleFreePrivFunc)(RedisModuleCtx *ctx, void *privdata);
+typedef void (*RedisModuleDisconnectFunc)(RedisModuleCtx *ctx, RedisModuleBlockedClient *bc);
+#define REDISMODULE_YIELD_FLAG_CLIENTS (1 << 1)
 typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key);
 
 // X(return type, name, parameter list)
@@ -161,7 +163,9 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(void *, Alloc, (size_t))                                                                 \
     X(int, ACLCheckKeyPermissions, (RedisModuleUser *, RedisModuleString *, int))              \
     X(unsigned long long, GetClientId, (RedisModuleCtx *))                                     \
-    X(void, RetainString, (RedisModuleCtx *, RedisModuleString *))
+    X(void, RetainString, (RedisModuleCtx *, RedisModuleString *))                             \
+    X(void, Yield, (RedisModuleCtx *, int, const char *))                                      \
+    X(void, SetDisconnectCallback, (RedisModuleBlockedClient *, RedisModuleDisconnectFunc))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

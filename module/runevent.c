@@ -110,7 +110,10 @@ int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, Red
     }
     if (results && errors && py_is(results, py.PyList_Type) && py_is(errors, py.PyList_Type) &&
         py.PyList_Size(errors) == 0 && replyable(results, 0)) {
+        gears_thread *t = gears_thread_state();
+        int paused = gears_busy_pause(t); // the reply is Redis's: out of Python (busy.c)
         reply(ctx, results);
+        gears_busy_resume(t, paused);
         py.Py_DecRef(r);
         return TRIGGER_REPLIED;
     }

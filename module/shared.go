@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"fmt"
-	"sync"
 
 	"gears/interp"
 	gearsrt "gears/runtime"
@@ -24,10 +23,7 @@ import (
 // through sessionOf, Python as _gears.session_key(). Threads that Python
 // starts inherit it (below).
 
-var (
-	sharedInterp   *interp.Interp // nil under IsolationMode subinterpreter
-	sharedSessions sync.Map       // gears_session.key -> *session.Session
-)
+var sharedInterp *interp.Interp // nil under IsolationMode subinterpreter
 
 // startShared creates the shared interpreter and checks its configuration.
 func startShared() error {
@@ -60,14 +56,12 @@ if got != want:
 func joinShared(sess *session.Session) {
 	sess.Interp, sess.Shared = sharedInterp, true
 	key := int64((*C.gears_session)(sess.Native).key)
-	sharedSessions.Store(key, sess)
 	sess.OnEnd(func() { leaveShared(sess, key) })
 }
 
 // leaveShared drops what an ended session left in the shared interpreter:
 // its globals and the runtime's state for it. It runs on a Python thread.
 func leaveShared(sess *session.Session, key int64) {
-	sharedSessions.Delete(key)
 	t, err := sharedInterp.Attach()
 	if err != nil {
 		return
@@ -87,13 +81,7 @@ func sessionOf(c *interp.Call) *session.Session {
 		s, _ := c.Interp.Owner.Load().(*session.Session)
 		return s
 	}
-	cs := C.gears_thread_state().session
-	if cs == nil {
-		return nil
-	}
-	s, _ := sharedSessions.Load(int64(cs.key))
-	sess, _ := s.(*session.Session)
-	return sess
+	return sessionOfC(C.gears_thread_state().session)
 }
 
 // Threads that Python starts inherit their session (runtime/gears.py,
@@ -104,7 +92,7 @@ func sessionOf(c *interp.Call) *session.Session {
 
 func sharedSession(c *interp.Call) *session.Session {
 	key, _ := c.Args[0].(int64)
-	s, _ := sharedSessions.Load(key)
+	s, _ := sessionsByKey.Load(key)
 	sess, _ := s.(*session.Session)
 	return sess
 }

@@ -167,6 +167,8 @@ def format_error(exc):
     """The text RedisGears reports for an exception (error replies, errors lists)."""
     if isinstance(exc, GearsFlatError):
         return str(exc)
+    if isinstance(exc, GearsForceStopped):
+        return 'Execution was aborted'  # what was running was stopped on purpose
     if type(exc) is MemoryError and not exc.args:
         try:
             exc.args = (_gears.memory_note(),)  # which limit it hit

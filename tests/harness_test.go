@@ -324,7 +324,7 @@ func (s *server) stop(t testing.TB) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("--- redis.log (tail) of %s:\n%s", s.Addr, tailFile(filepath.Join(s.Dir, "redis.log"), 60))
+		t.Logf("--- redis.log (tail) of %s:\n%s", s.Addr, tailFile(filepath.Join(s.Dir, "redis.log"), 150))
 		if e := s.stderrText(); e != "" {
 			t.Logf("--- redis-server stdout/stderr:\n%s", e)
 		}
