@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ type Engine struct {
 	interrupt Interrupter
 	maxKept   func() int64 // MaxExecutions
 	maxPerReg func() int64 // MaxExecutionsPerRegistration
+	maxQueued func() int64 // MaxQueuedExecutions (nil: no limit)
 	threads   func(func()) // runs a function on a locked OS thread
 
 	mu     sync.Mutex
@@ -67,23 +69,70 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 // ended. kept executions are listed by RG.DUMPEXECUTIONS and evicted beyond
 // MaxExecutions.
 func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc string, kept bool) *Execution {
-	return en.create(sess, token, steps, desc, kept, nil, nil, false)
+	return en.create(sess, token, steps, desc, kept, nil, nil, false, 0)
 }
+
+// Why an event's execution was not made.
+var (
+	ErrLetGo     = errors.New("the registration was unregistered")
+	ErrQueueFull = errors.New("too many executions are waiting for an execution thread (MaxQueuedExecutions)")
+	ErrCascade   = fmt.Errorf("%d executions of the registration are waiting already, and registrations' own writes caused this event", CascadeWaiting)
+)
+
+// CascadeWaiting bounds the unfinished executions a registration may have
+// for events that executions caused (Depth > 1): registrations that trigger
+// each other would otherwise fill the queue, and every client's trigger
+// would wait behind them. Events of clients' writes only meet
+// MaxQueuedExecutions.
+const CascadeWaiting = 1000
 
 // CreateEvent registers the execution of registration r on one event; it is
 // listed (as registered) until evicted beyond MaxExecutionsPerRegistration.
-// The execution holds r: nil means r was let go of meanwhile.
-func (en *Engine) CreateEvent(r *Registration, payload any) *Execution {
-	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, false) // steps shared until profiled
+// The execution holds r: ErrLetGo means r was let go of meanwhile. With
+// MaxQueuedExecutions executions waiting already, it makes none (ErrQueueFull):
+// events cannot pile up without bound. depth counts the executions whose
+// writes led to this event (see Execution.Depth).
+func (en *Engine) CreateEvent(r *Registration, payload any, depth int) (*Execution, error) {
+	return en.createEvent(r, payload, depth, false)
 }
 
 // StartEvent is CreateEvent then Start, taking the engine's lock once (the
 // main thread does it for every event).
-func (en *Engine) StartEvent(r *Registration, payload any) *Execution {
-	return en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, true)
+func (en *Engine) StartEvent(r *Registration, payload any, depth int) (*Execution, error) {
+	return en.createEvent(r, payload, depth, true)
 }
 
-func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool) *Execution {
+// StartBatch is StartEvent for a StreamReader batch: never refused for the
+// queue's length, since each stream has one batch at a time.
+func (en *Engine) StartBatch(r *Registration, payload any) (*Execution, error) {
+	return en.createEvent(r, payload, 0, true)
+}
+
+func (en *Engine) createEvent(r *Registration, payload any, depth int, start bool) (*Execution, error) {
+	if depth > 1 && r.waiting.Load() >= CascadeWaiting {
+		return nil, ErrCascade
+	}
+	if depth > 0 && en.maxQueued != nil && int64(en.Queued()) >= en.maxQueued() {
+		return nil, ErrQueueFull
+	}
+	e := en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, start, depth) // steps shared until profiled
+	if e == nil {
+		return nil, ErrLetGo
+	}
+	return e, nil
+}
+
+// Queued is the number of executions waiting for an execution thread.
+func (en *Engine) Queued() int {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return len(en.queue)
+}
+
+// LimitQueue makes events beyond max() queued executions fail (ErrQueueFull).
+func (en *Engine) LimitQueue(max func() int64) { en.maxQueued = max }
+
+func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool, depth int) *Execution {
 	if r != nil && !r.Acquire() {
 		return nil
 	}
@@ -94,8 +143,11 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 		return nil
 	}
 	e := &Execution{
-		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload,
+		Session: sess, Token: token, Desc: desc, Registration: r, Payload: payload, Depth: depth,
 		status: Created, steps: steps, kept: kept,
+	}
+	if r != nil {
+		r.waiting.Add(1) // until finishLocked
 	}
 	en.mu.Lock()
 	e.ID = en.nextIDLocked()

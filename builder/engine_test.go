@@ -230,11 +230,12 @@ func TestRegistrationOutlivesItsExecutions(t *testing.T) {
 	})
 	released := make(chan struct{}, 2)
 	r := &Registration{ID: "r", Session: session.New("s", "", nil), OnRelease: func() { released <- struct{}{} }}
-	require.Nil(t, en.StartEvent(r, nil), "a registration that was never made live runs nothing")
+	_, err := en.StartEvent(r, nil, 1)
+	require.ErrorIs(t, err, ErrLetGo, "a registration that was never made live runs nothing")
 	regs := NewRegistrations()
 	require.NoError(t, regs.Add([]*Registration{r}, nil))
-	e := en.StartEvent(r, nil)
-	require.NotNil(t, e)
+	e, err := en.StartEvent(r, nil, 1)
+	require.NoError(t, err)
 	_, ok := regs.Remove("r")
 	require.True(t, ok)
 	en.ForgetRegistration(r)
@@ -250,7 +251,8 @@ func TestRegistrationOutlivesItsExecutions(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("not released after its last execution")
 	}
-	require.Nil(t, en.StartEvent(r, nil), "a released registration runs nothing")
+	_, err = en.StartEvent(r, nil, 1)
+	require.ErrorIs(t, err, ErrLetGo, "a released registration runs nothing")
 	require.False(t, r.Acquire())
 	select {
 	case <-released:
@@ -278,4 +280,21 @@ func TestRaiseSeqIgnoresAbsurdIDs(t *testing.T) {
 	assert.Equal(t, StandaloneShardID+"-42", en.NextID())
 	en.RaiseSeq(maxSeq)
 	assert.Equal(t, StandaloneShardID+"-9007199254740993", en.NextID())
+}
+
+// Beyond the queue's limit, events make no execution.
+func TestEventsBeyondTheQueueLimitAreRefused(t *testing.T) {
+	en := newTestEngine(t, 0, 10, nil) // no worker: everything stays queued
+	en.LimitQueue(func() int64 { return 3 })
+	r := &Registration{ID: "r", Session: session.New("s", "", nil)}
+	require.NoError(t, NewRegistrations().Add([]*Registration{r}, nil))
+	for range 3 {
+		_, err := en.StartEvent(r, nil, 1)
+		require.NoError(t, err)
+	}
+	_, err := en.StartEvent(r, nil, 1)
+	require.ErrorIs(t, err, ErrQueueFull)
+	_, err = en.CreateEvent(r, nil, 1)
+	require.ErrorIs(t, err, ErrQueueFull)
+	assert.Equal(t, 3, en.Queued())
 }

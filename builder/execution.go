@@ -37,6 +37,10 @@ type Execution struct {
 	// An event's execution of a registration, and the event.
 	Registration *Registration
 	Payload      any
+	// Depth is 1 for an event of a client's write, n+1 for one that an
+	// execution of depth n caused: registrations that trigger each other
+	// stop at a bound instead of growing without end.
+	Depth int
 
 	mu       sync.Mutex
 	status   Status
@@ -107,6 +111,9 @@ func (e *Execution) Done() <-chan struct{} {
 
 // finishLocked marks e finished, with e.mu held.
 func (e *Execution) finishLocked() {
+	if e.Registration != nil {
+		e.Registration.waiting.Add(-1)
+	}
 	e.finished.Store(true)
 	if e.done != nil {
 		close(e.done)

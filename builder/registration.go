@@ -42,6 +42,7 @@ type Registration struct {
 	mu        sync.Mutex
 	stats     Stats        // but Triggered: triggered
 	triggered atomic.Int64 // counted on the main thread for each event, without mu (which the workers take)
+	waiting   atomic.Int64 // its executions made and not finished
 	streams   *streamState
 	removed   bool // unregistered
 }

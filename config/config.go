@@ -98,6 +98,10 @@ var params = []param{
 	{name: "MaxPythonMemory", kind: kindInt, def: "0", runtime: true, check: &validator{
 		func(_ string, n int64) bool { return n == 0 || n >= MinPythonMemory },
 		fmt.Sprintf("0 (no limit) or a number of bytes of at least %d", MinPythonMemory)}},
+	// Executions that may wait for an execution thread: beyond them events
+	// (and triggers) are refused rather than pile up in memory (~600 bytes
+	// each; the default is a second or more of the threads' work).
+	{name: "MaxQueuedExecutions", kind: kindInt, def: "100000", runtime: true, check: between(1000, 100_000_000)},
 	// Milliseconds a script, an execution or a sync registration's run may
 	// take before it is aborted (0: no limit).
 	{name: "ExecutionMaxTime", kind: kindInt, def: "0", runtime: true, check: between(0, day)},
@@ -134,6 +138,7 @@ var (
 	iPythonInstallReqMaxIdleTime  = mustIndex("PythonInstallReqMaxIdleTime")
 	iMaxPythonMemory              = mustIndex("MaxPythonMemory")
 	iExecutionMaxTime             = mustIndex("ExecutionMaxTime")
+	iMaxQueuedExecutions          = mustIndex("MaxQueuedExecutions")
 )
 
 func mustIndex(name string) int {
@@ -429,6 +434,9 @@ func (c *Config) PythonAttemptTraceback() bool { return c.intVal(iPythonAttemptT
 
 // MaxPythonMemory is the number of bytes Python may allocate (0: no limit).
 func (c *Config) MaxPythonMemory() int64 { return c.intVal(iMaxPythonMemory) }
+
+// MaxQueuedExecutions bounds the executions waiting for a thread.
+func (c *Config) MaxQueuedExecutions() int64 { return c.intVal(iMaxQueuedExecutions) }
 
 // ExecutionMaxTime is how long Python code may run before it is aborted
 // (0: no limit).

@@ -126,8 +126,8 @@ static long long read_threshold(void) {
 // The watchdog's tick. Past busy-reply-threshold of Python under the lock,
 // Redis serves clients for a moment (RG.PYKILL may run then, on this
 // thread); past max_us (0: no limit) the run is asked to stop. Returns the
-// run to interrupt, its session and thread in *sess and *tid, or 0.
-long long gears_busy_tick(long long max_us, gears_session **sess, unsigned long *tid, int *busy) {
+// run to interrupt, its session's key and thread in *sess_key and *tid, or 0.
+long long gears_busy_tick(long long max_us, long long *sess_key, unsigned long *tid, int *busy) {
     long long stop = 0;
     *busy = 0;
     if (pthread_mutex_trylock(&access_mu) != 0) return 0; // the lock holder is in Redis now
@@ -153,7 +153,7 @@ long long gears_busy_tick(long long max_us, gears_session **sess, unsigned long 
         // Python, which may be a nested registration's.
         if (kill_run == run) {
             stop = run;
-            *sess = owner_sess;
+            *sess_key = owner_sess ? owner_sess->key : 0; // the session may end once access_mu is let go
             *tid = owner_tid;
         }
     }

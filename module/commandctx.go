@@ -43,8 +43,9 @@ func (cc *commandCall) add(e *builder.Execution) {
 	cc.mu.Unlock()
 }
 
-func startCommandEvent(r *builder.Registration, payload any, cc *commandCall) *builder.Execution {
-	return startEventWith(r, payload, &pendingCommand, cc)
+func startCommandEvent(r *builder.Registration, payload any, cc *commandCall, depth int) *builder.Execution {
+	e, _ := startEventWith(r, payload, &pendingCommand, cc, depth)
+	return e
 }
 
 // withCommand makes cc the current command of this thread while fn runs.

@@ -1,7 +1,13 @@
 package main
 
+/*
+#include "module.h"
+*/
+import "C"
+
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -40,10 +46,20 @@ func hostRun(c *interp.Call) (any, error) {
 		}
 		return nil, nil
 	}
+	// A run() inside a step: as events do, nested runs stop at a depth, and
+	// none queues beyond MaxQueuedExecutions.
+	depth := eventDepth() + 1
+	if depth > maxEventDepth {
+		return nil, fmt.Errorf("run() inside a step nested %d deep: not run", maxEventDepth)
+	}
+	if int64(g.engine.Queued()) >= g.cfg.MaxQueuedExecutions() {
+		return nil, builder.ErrQueueFull
+	}
 	e := g.engine.Create(sess, token, steps, desc, false)
 	if e == nil {
 		return nil, errSessionEnded
 	}
+	e.Depth = depth
 	g.engine.Start(e)
 	return nil, nil
 }
@@ -120,6 +136,11 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			defer hookCalls.Delete(t.ID())
 		}
 	}
+	// Events of its writes are one deeper than it.
+	ts := C.gears_thread_state()
+	prevDepth := ts.event_depth
+	ts.event_depth = C.int(e.Depth)
+	defer func() { ts.event_depth = prevDepth }()
 	err = inInterp(t, e.Session, func(t *interp.Thread) error {
 		if !e.SetThread(t.ID()) {
 			return errAborted

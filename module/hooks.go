@@ -93,9 +93,13 @@ func cmdInnerHook(c Ctx, argv []string) {
 		c.Error("ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading.")
 		return
 	}
-	e := startHookEvent(r, payload, hc)
-	if e == nil {
+	e, err := startHookEvent(r, payload, hc)
+	if errors.Is(err, errUnregistered) {
 		cmdInnerHook(c, argv) // as above
+		return
+	}
+	if err != nil {
+		c.Error("ERR " + err.Error())
 		return
 	}
 	b := block(c, nil)
@@ -108,21 +112,24 @@ func cmdInnerHook(c Ctx, argv []string) {
 
 var pendingHooks sync.Map // *builder.Execution -> *hookCall, until it runs
 
-func startHookEvent(r *builder.Registration, payload any, hc *hookCall) *builder.Execution {
-	return startEventWith(r, payload, &pendingHooks, hc)
+func startHookEvent(r *builder.Registration, payload any, hc *hookCall) (*builder.Execution, error) {
+	return startEventWith(r, payload, &pendingHooks, hc, eventDepth()+1)
 }
 
 // startEventWith queues an execution of r that runs with a context (a hook
 // chain, a client command) its thread looks up in pending.
-func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx any) *builder.Execution {
-	e := g.engine.CreateEvent(r, payload)
-	if e == nil {
-		return nil
+func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx any, depth int) (*builder.Execution, error) {
+	e, err := g.engine.CreateEvent(r, payload, depth)
+	if err != nil {
+		if !errors.Is(err, builder.ErrLetGo) {
+			refuse(r, err)
+		}
+		return nil, err
 	}
 	r.Triggered()
 	pending.Store(e, ctx)
 	g.engine.Start(e)
-	return e
+	return e, nil
 }
 
 // firstFrom is the first hook of the chain from position i whose key prefix
@@ -132,7 +139,16 @@ func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx
 func (hc *hookCall) firstFrom(i int, argv []string) int {
 	for ; i < len(hc.chain); i++ {
 		r := hc.chain[i]
-		if (r.KeyPrefix == "" || hasKeyPrefix(argv, r.KeyPrefix)) && sessionMayRun(r.Session, argv) {
+		if r.KeyPrefix != "" && !hasKeyPrefix(argv, r.KeyPrefix) {
+			continue
+		}
+		// Held while its session is read: an upgrade may be ending both.
+		if !r.Acquire() {
+			continue
+		}
+		ok := sessionMayRun(r.Session, argv)
+		r.Release()
+		if ok {
 			return i
 		}
 	}

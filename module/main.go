@@ -128,6 +128,7 @@ func onLoad(c Ctx, argv []string) error {
 	}
 	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions, cfg.MaxExecutionsPerRegistration,
 		g.threads.Go, attachSession, interruptExecution)
+	g.engine.LimitQueue(cfg.MaxQueuedExecutions)
 
 	if err := registerCommands(c); err != nil {
 		return err

@@ -31,6 +31,7 @@ typedef struct {
     int busy_depth;    // Python runs entered while holding the Redis lock (busy.c)
     int busy_python;   // in one of them, and in Python now, not in Redis
     void *atomic_busy; // atomic() took the lock: its busy_enter
+    int event_depth;   // registrations' runs under way on this thread, nested (Execution.Depth)
 } gears_thread;
 
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
@@ -43,7 +44,7 @@ int gears_busy_pause(gears_thread *t);
 void gears_busy_resume(gears_thread *t, int paused);
 int gears_host_pause(void);
 void gears_host_resume(int paused);
-long long gears_busy_tick(long long max_us, gears_session **sess, unsigned long *tid, int *busy);
+long long gears_busy_tick(long long max_us, long long *sess_key, unsigned long *tid, int *busy);
 int gears_busy_kill(void);
 int gears_busy_running(long long r);
 enum { BUSY_KILLED = 1, BUSY_OVERTIME = 2 };

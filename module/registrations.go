@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -91,16 +92,39 @@ func strings_(v any) []string {
 	return out
 }
 
-// maxSyncDepth bounds sync registrations triggered by their own writes.
-const maxSyncDepth = 16
+// maxEventDepth bounds registrations triggered by each other's writes: an
+// event that an execution maxEventDepth events away from a client's write
+// caused runs nothing (sync runs would nest on the stack, async ones queue
+// without end).
+const maxEventDepth = 16
 
-var syncDepth int // main-thread and lock-holder only: guarded by the Redis lock
+var (
+	errTooDeep = fmt.Errorf("event dropped: registrations triggered by each other's writes nested %d deep", maxEventDepth)
+	// Events that ran nothing, for the watchdog's log line.
+	droppedDeep, droppedQueue atomic.Int64
+)
+
+// refuse records an event of r that runs nothing, and why.
+func refuse(r *builder.Registration, err error) {
+	switch {
+	case errors.Is(err, builder.ErrQueueFull), errors.Is(err, builder.ErrCascade):
+		droppedQueue.Add(1)
+		err = errors.New("event dropped: " + err.Error())
+	default:
+		droppedDeep.Add(1)
+	}
+	r.Triggered()
+	r.Finished(builder.Outcome{}, err, 0)
+}
+
+// eventDepth is how many registrations' runs the calling thread is inside.
+func eventDepth() int { return int(C.gears_thread_state().event_depth) }
 
 // goKeyspaceEvent runs with the Redis lock held, on the main thread or on a
 // thread whose execute() caused the event; flags are the context's.
 //
 //export goKeyspaceEvent
-func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int) {
+func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int, depth C.int) {
 	defer func() {
 		if r := recover(); r != nil {
 			logPanic("keyspace event", r)
@@ -141,8 +165,15 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen
 				continue
 			}
 		}
-		// A registration sees only keys its session's user may read.
-		if C.gears_session_may_read((*C.gears_session)(r.Session.Native), key, C.size_t(keyLen)) == 0 {
+		// A registration sees only keys its session's user may read. Its
+		// session is read while the registration is held: an upgrade on
+		// another thread may be ending both.
+		if !r.Acquire() {
+			continue
+		}
+		readable := C.gears_session_may_read((*C.gears_session)(r.Session.Native), key, C.size_t(keyLen)) == 1
+		r.Release()
+		if !readable {
 			continue
 		}
 		if r.Reader == "StreamReader" {
@@ -151,21 +182,19 @@ func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen
 			}
 			continue
 		}
+		if int(depth) >= maxEventDepth {
+			refuse(r, errTooDeep)
+			continue
+		}
 		if cc != nil && r.Commands != nil && r.Mode != "sync" {
-			cc.add(startCommandEvent(r, payload, cc))
+			cc.add(startCommandEvent(r, payload, cc, int(depth)+1))
 			continue
 		}
 		if r.Mode == "sync" {
-			if syncDepth >= maxSyncDepth {
-				logf("warning", fmt.Sprintf("gears: registration %s not run on %s: sync registrations nested %d deep", r.ID, k, syncDepth))
-				continue
-			}
-			syncDepth++
 			runSync(r, payload)
-			syncDepth--
 			continue
 		}
-		startEvent(r, payload)
+		startEvent(r, payload, int(depth)+1)
 	}
 }
 
@@ -195,7 +224,11 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 	defer r.Release()
 	r.Triggered()
 	start := time.Now()
+	// Its writes' events are one deeper.
+	ts := C.gears_thread_state()
+	ts.event_depth++
 	defer func() {
+		ts.event_depth--
 		if rec := recover(); rec != nil {
 			logPanic("registration "+r.ID, rec)
 			err = errors.New("gears internal error (see the Redis log)")
@@ -222,18 +255,11 @@ func streamWaker(r *builder.Registration, key string) func() {
 // (inside the xadd), else on an execution thread.
 func runStream(r *builder.Registration, key string, inline bool) {
 	payload := []any{key}
-	if !inline {
-		startEvent(r, payload)
+	if !inline || eventDepth() >= maxEventDepth {
+		startBatch(r, payload)
 		return
 	}
-	if syncDepth >= maxSyncDepth {
-		logf("warning", "gears: registration "+r.ID+" not run inline: sync registrations nested too deep")
-		startEvent(r, payload)
-		return
-	}
-	syncDepth++
 	runSync(r, payload)
-	syncDepth--
 }
 
 // streamBatchDone decides what follows a batch of a StreamReader
@@ -244,11 +270,11 @@ func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, er
 	again, retry := r.StreamFinished(key, o.StreamRead, ok, o.StreamLag, streamWaker(r, key))
 	switch {
 	case again:
-		startEvent(r, payload)
+		startBatch(r, payload)
 	case retry > 0:
 		time.AfterFunc(retry, func() {
 			if r.StreamRetry(key) {
-				startEvent(r, payload)
+				startBatch(r, payload)
 			}
 		})
 	}
@@ -282,7 +308,7 @@ func startStreams(r *builder.Registration) {
 			}
 			n, _ := call("XLEN", key)
 			if r.StreamAdded(key, int(max(int64Of(n), 1)), streamWaker(r, key)) {
-				startEvent(r, []any{key})
+				startBatch(r, []any{key})
 			}
 		}
 		if cursor == "0" {
@@ -366,18 +392,28 @@ func errorTexts(v any) []string {
 	return out
 }
 
-// startEvent queues a registration's execution on an execution thread; nil
-// when the registration was let go of meanwhile (an event that raced its
-// unregistering is dropped).
-func startEvent(r *builder.Registration, payload any) *builder.Execution {
-	e := g.engine.StartEvent(r, payload)
-	if e != nil {
+// startEvent queues a registration's execution on an execution thread. An
+// event that raced the registration's unregistering is dropped
+// (builder.ErrLetGo); one beyond MaxQueuedExecutions is refused.
+func startEvent(r *builder.Registration, payload any, depth int) (*builder.Execution, error) {
+	e, err := g.engine.StartEvent(r, payload, depth)
+	switch {
+	case err == nil:
 		r.Triggered()
+	case !errors.Is(err, builder.ErrLetGo):
+		refuse(r, err)
 	}
-	return e
+	return e, err
 }
 
-var errUnregistered = errors.New("the registration was unregistered")
+// startBatch queues a StreamReader batch (one per stream at a time).
+func startBatch(r *builder.Registration, payload any) {
+	if _, err := g.engine.StartBatch(r, payload); err == nil {
+		r.Triggered()
+	}
+}
+
+var errUnregistered = builder.ErrLetGo
 
 // RG.TRIGGER <trigger> [arg ...] and RG.TRIGGERONKEY <trigger> <key> [arg ...]:
 // the record is the command's arguments from the trigger name on.
@@ -406,13 +442,14 @@ func cmdTrigger(c Ctx, argv []string) {
 		return
 	}
 	var e *builder.Execution
+	var err error
 	if r.Inorder {
-		e = startInOrder(r, payload)
+		e, err = startInOrder(r, payload)
 	} else {
-		e = startEvent(r, payload)
+		e, err = startEvent(r, payload, eventDepth()+1)
 	}
-	if e == nil {
-		replyTrigger(c, builder.Outcome{}, errUnregistered)
+	if err != nil {
+		replyTrigger(c, builder.Outcome{}, err)
 		return
 	}
 	b := block(c, nil)
@@ -501,10 +538,10 @@ type inOrder struct {
 
 var inOrders sync.Map // *builder.Registration -> *inOrder
 
-func startInOrder(r *builder.Registration, payload any) *builder.Execution {
-	e := g.engine.CreateEvent(r, payload)
-	if e == nil {
-		return nil
+func startInOrder(r *builder.Registration, payload any) (*builder.Execution, error) {
+	e, err := g.engine.CreateEvent(r, payload, eventDepth()+1)
+	if err != nil {
+		return nil, err
 	}
 	r.Triggered()
 	v, _ := inOrders.LoadOrStore(r, &inOrder{})
@@ -517,7 +554,7 @@ func startInOrder(r *builder.Registration, payload any) *builder.Execution {
 	if start {
 		go q.drain()
 	}
-	return e
+	return e, nil
 }
 
 func (q *inOrder) drain() {
@@ -854,7 +891,7 @@ func pauseRegistration(c Ctx, argv []string, pause bool) {
 		return
 	}
 	for _, key := range r.SetStreamPaused(pause) {
-		startEvent(r, []any{key})
+		startBatch(r, []any{key})
 	}
 	c.OK()
 }

@@ -100,7 +100,8 @@ static int gears_keyspace_event(RedisModuleCtx *ctx, int type, const char *event
     (void)type;
     size_t n;
     const char *k = rm.StringPtrLen(key, &n);
-    goKeyspaceEvent(ctx, rm.GetContextFlags(ctx), (char *)event, (int)strlen(event), (char *)k, (int)n);
+    goKeyspaceEvent(ctx, rm.GetContextFlags(ctx), (char *)event, (int)strlen(event), (char *)k, (int)n,
+                    gears_thread_state()->event_depth);
     return REDISMODULE_OK;
 }
 

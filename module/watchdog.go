@@ -13,6 +13,7 @@ import (
 
 	"gears/builder"
 	"gears/interp"
+	"gears/session"
 )
 
 // The watchdog stops what runs too long: every tick it lets Redis serve
@@ -32,6 +33,7 @@ func startWatchdog() {
 	go func() {
 		runtime.LockOSThread() // RedisModule_Yield runs client commands on this thread
 		var refused int64
+		var reported time.Time
 		tick := time.NewTicker(watchdogTick)
 		for range tick.C {
 			if watchBusy() {
@@ -40,10 +42,21 @@ func startWatchdog() {
 				tick.Reset(watchdogTick)
 			}
 			abortOverdue()
+			if time.Since(reported) < time.Second { // a line a second at most
+				continue
+			}
+			reported = time.Now()
 			if n := interp.MemoryRefused(); n != refused {
 				logf("warning", fmt.Sprintf("gears: MaxPythonMemory (%d bytes) refused %d allocations since the last report: Python code got MemoryError",
 					g.cfg.MaxPythonMemory(), n-refused))
 				refused = n
+			}
+			if n := droppedDeep.Swap(0); n > 0 {
+				logf("warning", fmt.Sprintf("gears: %d events ran nothing: registrations triggered by each other's writes nested %d deep", n, maxEventDepth))
+			}
+			if n := droppedQueue.Swap(0); n > 0 {
+				logf("warning", fmt.Sprintf("gears: %d events ran nothing: too many executions were waiting already (MaxQueuedExecutions %d, or %d of one registration for events its own kind caused)",
+					n, g.cfg.MaxQueuedExecutions(), builder.CascadeWaiting))
 			}
 		}
 	}()
@@ -54,11 +67,12 @@ var busyInterrupting atomic.Bool // an interrupt of the busy run waits for its G
 // watchBusy runs the busy tick and interrupts the run it says to stop; it
 // reports whether Python keeps Redis busy now.
 func watchBusy() bool {
-	var cs *C.gears_session
+	var key C.longlong
 	var tid C.ulong
 	var busy C.int
-	run := C.gears_busy_tick(C.longlong(g.cfg.ExecutionMaxTime().Microseconds()), &cs, &tid, &busy)
-	sess := sessionOfC(cs)
+	run := C.gears_busy_tick(C.longlong(g.cfg.ExecutionMaxTime().Microseconds()), &key, &tid, &busy)
+	v, _ := sessionsByKey.Load(int64(key))
+	sess, _ := v.(*session.Session)
 	if run == 0 || sess == nil || !busyInterrupting.CompareAndSwap(false, true) {
 		return busy != 0
 	}

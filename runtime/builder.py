@@ -5,6 +5,7 @@
 # per batch of records, not once per record per step.
 #
 # Executed into module redisgears after gears.py (same namespace).
+import _thread
 import itertools as _itertools
 import time as _time
 
@@ -730,29 +731,34 @@ def _run_execution(token, profile, payload=None, keep_results=True):
     clock = _Clock()
     spent = [0.0] * (len(plan.steps) + 1)
     start = _now()
-    profiler = _session_profiler() if profile else None
-    if profiler:
-        profiler.enable()
+
+    def consume():
+        nonlocal stream
+        if payload is None:
+            batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
+        elif plan.reader == 'StreamReader':
+            stream = _StreamBatch(plan, payload[0])
+            batches = stream.records()
+        else:
+            batches = _event_records(plan, payload)
+        it = _timed_batches(batches, clock)
+        for i, (kind, *fns) in enumerate(plan.steps, 1):
+            if profile:
+                fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
+            it = _STEPS[kind](it, errors, *fns)
+        if keep_results:
+            for r in it:
+                results.append(_to_reply(r))
+        else:
+            for r in it:
+                pass
+
     try:
         try:
-            if payload is None:
-                batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
-            elif plan.reader == 'StreamReader':
-                stream = _StreamBatch(plan, payload[0])
-                batches = stream.records()
+            if profile:
+                _profile_run(consume)
             else:
-                batches = _event_records(plan, payload)
-            it = _timed_batches(batches, clock)
-            for i, (kind, *fns) in enumerate(plan.steps, 1):
-                if profile:
-                    fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
-                it = _STEPS[kind](it, errors, *fns)
-            if keep_results:
-                for r in it:
-                    results.append(_to_reply(r))
-            else:
-                for r in it:
-                    pass
+                consume()
         except GearsError as e:
             # A reader's failure (e.g. a Redis error) is reported as its text.
             errors.append(str(e))
@@ -760,9 +766,6 @@ def _run_execution(token, profile, payload=None, keep_results=True):
             errors.append(_error_text(e))
     except GearsForceStopped:
         errors.append('Execution was aborted')
-    finally:
-        if profiler:
-            profiler.disable()
     spent[0] = clock.read
     ms = lambda s: int(s * 1000)
     out = [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
@@ -813,33 +816,52 @@ def _to_reply(r):
 
 
 # Profiles of sessions' executions while ProfileExecutions is on
-# (RG.PYPROFILE STATS / RESET), by session key: one per interpreter, except
-# under IsolationMode shared.
+# (RG.PYPROFILE STATS / RESET), by session key (one per interpreter, except
+# under IsolationMode shared), as pstats.Stats. Each run is profiled by a
+# profiler of its own thread (sys.setprofile is per thread; cProfile's hooks
+# are the whole interpreter's, and crash when several threads run in it),
+# then added to its session's.
 _profilers = {}
+_profiling = set()  # threads running a profiled run now
+_profiles_lock = _thread.allocate_lock()
 
 
-def _session_profiler():
-    key = _gears.session_key()
-    profiler = _profilers.get(key)
-    if profiler is None:
-        import cProfile
-        profiler = _profilers[key] = cProfile.Profile()
-    return profiler
+def _profile_run(fn):
+    tid = _thread.get_ident()
+    if tid in _profiling:
+        return fn()  # nested on this thread: the outer run's profiler sees it
+    import profile
+    import pstats
+    profiler = profile.Profile()
+    _profiling.add(tid)
+    try:
+        return profiler.runcall(fn)
+    finally:
+        _profiling.discard(tid)
+        key = _gears.session_key()
+        with _profiles_lock:
+            stats = _profilers.get(key)
+            if stats is None:
+                _profilers[key] = pstats.Stats(profiler)
+            else:
+                stats.add(profiler)
 
 
 def _profile_stats(order='tottime'):
     import io
-    import pstats
-    profiler = _profilers.get(_gears.session_key())
-    if profiler is None:
-        raise GearsError('no profile data was collected for this session')
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out).sort_stats(order)
-    stats.print_stats()
-    stats.print_callers()
-    stats.print_callees()
+    with _profiles_lock:
+        stats = _profilers.get(_gears.session_key())
+        if stats is None:
+            raise GearsError('no profile data was collected for this session')
+        out = io.StringIO()
+        stats.stream = out
+        stats.sort_stats(order)
+        stats.print_stats()
+        stats.print_callers()
+        stats.print_callees()
     return out.getvalue()
 
 
 def _profile_reset():
-    _profilers.pop(_gears.session_key(), None)
+    with _profiles_lock:
+        _profilers.pop(_gears.session_key(), None)

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +55,24 @@ var fuzzWords = []string{
 	"GB().flatmap(lambda r: [r]*3).accumulate(lambda a, r: (a or 0) + 1).run()",
 }
 
+// fuzzExclude drops the words that match GEARS_FUZZ_EXCLUDE (a regexp), to
+// bisect a failure.
+func fuzzExclude(t *testing.T) {
+	v := os.Getenv("GEARS_FUZZ_EXCLUDE")
+	if v == "" {
+		return
+	}
+	re := regexp.MustCompile(v)
+	kept := fuzzWords[:0]
+	for _, w := range fuzzWords {
+		if !re.MatchString(w) {
+			kept = append(kept, w)
+		}
+	}
+	fuzzWords = kept
+	t.Logf("words matching %q left out", v)
+}
+
 func fuzzWord(rng *rand.Rand) string {
 	if rng.IntN(10) == 0 { // now and then, bytes nobody chose
 		b := make([]byte, rng.IntN(12))
@@ -79,6 +98,7 @@ func TestRandomArgumentVectors(t *testing.T) {
 		require.NoError(t, err)
 		vectors = n
 	}
+	fuzzExclude(t)
 	t.Logf("seed %d (GEARS_FUZZ_SEED=%d replays it), %d vectors", seed, seed, vectors)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 

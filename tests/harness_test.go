@@ -324,6 +324,11 @@ func (s *server) stop(t testing.TB) {
 		}
 	}
 	if t.Failed() {
+		if keep := os.Getenv("GEARS_KEEP_LOGS"); keep != "" { // a directory for the whole logs of failed tests
+			if b, err := os.ReadFile(filepath.Join(s.Dir, "redis.log")); err == nil {
+				os.WriteFile(filepath.Join(keep, strconv.Itoa(s.Port)+".log"), b, 0o644)
+			}
+		}
 		t.Logf("--- redis.log (tail) of %s:\n%s", s.Addr, tailFile(filepath.Join(s.Dir, "redis.log"), 150))
 		if e := s.stderrText(); e != "" {
 			t.Logf("--- redis-server stdout/stderr:\n%s", e)

@@ -6,6 +6,7 @@ package tests
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -171,4 +172,59 @@ func vmRSS(t *testing.T, s *server) int64 {
 	}
 	t.Fatal("no VmRSS")
 	return 0
+}
+
+// Registrations that trigger each other through their own writes stop at a
+// depth of 16 events instead of running for ever. (A sync registration's
+// writes inside a keyspace event fire nothing: Redis does not notify a
+// module inside its own notification.)
+func TestSelfTriggeringRegistrationsStop(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	for _, mode := range []string{"async_local", "async"} {
+		key := "loop" + mode + ":n"
+		requirePyOK(t, c, "GB().foreach(lambda r: execute('INCR', r['key'])).register('"+key+"', mode='"+mode+"', eventTypes=['incrby'])")
+		// The client's INCR, then one by each of 16 executions.
+		require.NoError(t, c.Incr(bg(), key).Err())
+		eventually(t, 10*time.Second, func() bool { return c.Get(bg(), key).Val() == "17" }, "%s: the chain did not reach 17", mode)
+		time.Sleep(200 * time.Millisecond)
+		require.Equal(t, "17", c.Get(bg(), key).Val(), "%s: the chain went on", mode)
+	}
+	for _, data := range regDataOf(t, c) {
+		require.Equal(t, "event dropped: registrations triggered by each other's writes nested 16 deep", data["lastError"])
+	}
+	s.WaitLog(t, "events ran nothing: registrations triggered by each other's writes nested 16 deep", 5*time.Second)
+}
+
+// Beyond MaxQueuedExecutions waiting executions, events are refused (and
+// counted) instead of growing memory without end.
+func TestQueuedExecutionsAreBounded(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withModuleArgs("MaxQueuedExecutions", "1000"))
+	c := s.Client
+	// Three registrations each triggering all three: 3^16 events.
+	for range 3 {
+		requirePyOK(t, c, "GB().foreach(lambda r: execute('INCR', 'fan:n')).register('fan:*', mode='async_local')")
+	}
+	require.NoError(t, c.Set(bg(), "fan:1", "x", 0).Err())
+	eventually(t, 20*time.Second, func() bool {
+		for _, data := range regDataOf(t, c) {
+			if strings.HasPrefix(fmt.Sprint(data["lastError"]), "event dropped: ") {
+				return true
+			}
+		}
+		return false
+	}, "no event was refused")
+	for range 20 {
+		// Queued ones, plus finished ones kept for RG.DUMPEXECUTIONS.
+		require.LessOrEqual(t, infoRG(t, c, "rg_nexecutions"), int64(2*(1000+3*100)), "executions beyond the limit")
+		requireAlive(t, s)
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, r := range regDump(t, c) {
+		exRequireOK(t, c, "RG.UNREGISTER", r.ID)
+	}
+	eventually(t, 30*time.Second, func() bool { return infoRG(t, c, "rg_nexecutions") == 0 }, "the queue drains")
+	require.Equal(t, []any{"OK"}, c.Do(bg(), "RG.CONFIGSET", "MaxQueuedExecutions", "100000").Val())
 }
