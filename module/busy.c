@@ -104,11 +104,11 @@ static const char *busy_reply =
     "Redis is busy running gears Python code (a sync registration, a command hook or an atomic block) "
     "for longer than busy-reply-threshold. You can only call RG.PYKILL or SHUTDOWN NOSAVE.";
 
-// busy-reply-threshold in µs, read with access_mu held while the lock
-// holder is in Python: Redis is ours to call.
-static long long read_threshold(void) {
-    long long ms = 5000;
-    RedisModuleCallReply *r = rm.Call(gears_yield_ctx[0], "CONFIG", "cc", "GET", "busy-reply-threshold");
+// A numeric config of Redis, read with access_mu held while the lock holder
+// is in Python: Redis is ours to call.
+static long long read_config(const char *name, long long dflt) {
+    long long v = dflt;
+    RedisModuleCallReply *r = rm.Call(gears_yield_ctx[0], "CONFIG", "cc", "GET", name);
     if (r && rm.CallReplyType(r) == REDISMODULE_REPLY_ARRAY && rm.CallReplyLength(r) == 2) {
         size_t n;
         const char *p = rm.CallReplyStringPtr(rm.CallReplyArrayElement(r, 1), &n);
@@ -116,11 +116,23 @@ static long long read_threshold(void) {
         if (p && n < sizeof buf) {
             memcpy(buf, p, n);
             buf[n] = 0;
-            ms = atoll(buf);
+            v = atoll(buf);
         }
     }
     if (r) rm.FreeCallReply(r);
-    return ms * 1000;
+    return v;
+}
+
+// When to begin yielding (µs into the run): busy-reply-threshold, but never
+// before two of the event loop's sleeps (1/hz each): when the lock holder is
+// not the main thread, the main thread must be waiting for the lock by then,
+// not inside the event loop's epoll_wait, whose buffers Yield's round of the
+// event loop uses too.
+static long long read_threshold(void) {
+    long long ms = read_config("busy-reply-threshold", 5000);
+    long long hz = read_config("hz", 10);
+    long long floor_ms = 2000 / (hz > 0 ? hz : 1);
+    return (ms > floor_ms ? ms : floor_ms) * 1000;
 }
 
 // The watchdog's tick. Past busy-reply-threshold of Python under the lock,
@@ -138,7 +150,7 @@ long long gears_busy_tick(long long max_us, long long *sess_key, unsigned long *
             threshold_us = read_threshold();
             threshold_run = run;
         }
-        if (threshold_run == run && threshold_us > 0 && now - since >= threshold_us) {
+        if (threshold_run == run && now - since >= threshold_us) {
             yielding = 1;
             rm.Yield(gears_yield_ctx[next_ctx], REDISMODULE_YIELD_FLAG_CLIENTS, busy_reply);
             next_ctx = (next_ctx + 1) % GEARS_YIELD_CTXS;
