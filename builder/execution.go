@@ -55,11 +55,11 @@ type Execution struct {
 	started  time.Time // when it began to run
 	// interrupting: an interrupt of it waits for its interpreter's GIL.
 	interrupting atomic.Bool
-	done     chan struct{} // made by Done() for whoever waits; closed when finished
-	finished atomic.Bool   // set with mu held
-	kept     bool          // listed by RG.DUMPEXECUTIONS until dropped
-	listed   bool          // in the engine's kept and class lists (under the engine's mu)
-	links    [2]links      // in those lists
+	done         chan struct{} // made by Done() for whoever waits; closed when finished
+	finished     atomic.Bool   // set with mu held
+	kept         bool          // listed by RG.DUMPEXECUTIONS until dropped
+	listed       bool          // in the engine's kept and class lists (under the engine's mu)
+	links        [2]links      // in those lists
 }
 
 // Snapshot is an execution's state at one moment.

@@ -41,11 +41,11 @@ const (
 // param describes one known key. Adding a key is one line in params (plus an
 // accessor if Go code needs a typed read).
 type param struct {
-	name    string    // canonical spelling
-	kind    kind      // how the value is parsed and reported
-	def     string    // default, in the textual form a user would pass
-	runtime bool      // may be changed by RG.CONFIGSET
-	plugin  bool      // python-plugin key: also mirrored into the extra dictionary
+	name    string     // canonical spelling
+	kind    kind       // how the value is parsed and reported
+	def     string     // default, in the textual form a user would pass
+	runtime bool       // may be changed by RG.CONFIGSET
+	plugin  bool       // python-plugin key: also mirrored into the extra dictionary
 	check   *validator // nil accepts every well-formed value
 }
 

@@ -64,4 +64,3 @@ func mayManage(c Ctx, owner string) bool {
 func errNotOwner(what string) string {
 	return "NOPERM this " + what + " belongs to another user"
 }
-

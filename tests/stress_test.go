@@ -92,7 +92,9 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 		}
 		return err
 	}
-	worker(0, func(c *redis.Client, _ *rand.Rand, _ int) error { return do(c, "RG.PYEXECUTE", keys, "ID", "k", "UPGRADE") })
+	worker(0, func(c *redis.Client, _ *rand.Rand, _ int) error {
+		return do(c, "RG.PYEXECUTE", keys, "ID", "k", "UPGRADE")
+	})
 	worker(1, func(c *redis.Client, _ *rand.Rand, n int) error {
 		if err := do(c, "RG.PYEXECUTE", keys, "ID", fmt.Sprintf("r%d", n), "REPLACE_WITH", "k"); err != nil {
 			return err
