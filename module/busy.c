@@ -40,7 +40,9 @@ static long long current_run;
 static __thread int yielding;
 
 // RedisModule_Yield lets a context yield once per 1/hz (100 ms): the
-// watchdog goes round several, to yield at each of its busy ticks.
+// watchdog goes round several, to yield at each of its busy ticks. (Made at
+// load, they yield at all only from busy-reply-threshold after it: Redis
+// sets a new context's first yield time so.)
 RedisModuleCtx *gears_yield_ctx[GEARS_YIELD_CTXS];
 static int next_ctx;
 

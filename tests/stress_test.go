@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,11 +45,15 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 	requirePyOK(t, s.Client, keys, "ID", "k")
 	requirePyOK(t, s.Client, fmt.Sprintf(trigger, "sync"), "ID", "T")
 	requirePyOK(t, s.Client, stream, "ID", "st")
+	// Now and then a script keeps the Redis lock past the threshold: the
+	// others get BUSY meanwhile, and RG.PYKILL may stop it.
+	require.NoError(t, s.Client.ConfigSet(bg(), "busy-reply-threshold", "100").Err())
 
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	failures := make(chan error, 16)
 	counts := make([]int, 8)
+	var busy atomic.Int64 // BUSY replies seen
 	// Each worker sends commands on its own client until the deadline; a
 	// reply that is not a result or an error reply fails the test.
 	worker := func(i int, fn func(c *redis.Client, rng *rand.Rand, n int) error) {
@@ -65,6 +70,9 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 				switch {
 				case err == nil, errors.Is(err, redis.Nil), errors.As(err, &rerr) && !errors.As(err, &nerr):
 					counts[i]++
+					if err != nil && strings.HasPrefix(err.Error(), "BUSY") {
+						busy.Add(1)
+					}
 				default:
 					failures <- fmt.Errorf("worker %d, command %d: %w", i, n, err)
 					return
@@ -134,6 +142,12 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 		return pipe(c, 50, "SET", fmt.Sprintf("k:%d", rng.IntN(10)), "v")
 	})
 	worker(7, func(c *redis.Client, rng *rand.Rand, _ int) error {
+		if rng.IntN(10) == 0 {
+			return do(c, "RG.PYEXECUTE", "import time\nwith atomic():\n    time.sleep(0.4)")
+		}
+		if rng.IntN(10) == 0 {
+			return do(c, "RG.PYKILL")
+		}
 		res, err := c.Do(bg(), "RG.PYEXECUTE", "import time\nGB('ShardsIDReader').foreach(lambda r: time.sleep(0.01)).run()", "UNBLOCKING").Result()
 		if err != nil {
 			return err
@@ -154,7 +168,7 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 	for err := range failures {
 		require.NoError(t, err)
 	}
-	t.Logf("commands per worker: %v", counts)
+	t.Logf("commands per worker: %v; BUSY replies: %d", counts, busy.Load())
 	requireAlive(t, s)
 
 	// What is listed is consistent: every registration's session is listed.
