@@ -289,12 +289,9 @@ func cmdAbortExecution(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
-	if e, ok := g.engine.Get(argv[1]); ok && !mayManage(c, e.Session.User) {
-		c.Error(errNotOwner("execution"))
-		return
-	}
-	// A running script is aborted by its session's id (RG.PYDUMPSCRIPTS).
-	if _, ok := g.engine.Get(argv[1]); !ok {
+	e, ok := g.engine.Get(argv[1])
+	if !ok {
+		// A running script is aborted by its session's id (RG.PYDUMPSCRIPTS).
 		if sr := scriptOfSession(argv[1]); sr != nil {
 			if !mayManage(c, sr.sess.User) {
 				c.Error(errNotOwner("script"))
@@ -304,13 +301,34 @@ func cmdAbortExecution(c Ctx, argv []string) {
 			c.OK()
 			return
 		}
-	}
-	if err := g.engine.Abort(argv[1]); err != nil {
-		c.Error(err.Error())
+		c.Error("execution does not exist")
 		return
 	}
-	c.OK()
+	if !mayManage(c, e.Session.User) {
+		c.Error(errNotOwner("execution"))
+		return
+	}
+	g.engine.AbortExecution(e, "")
+	if e.Finished() || c.Flags()&noBlockingFlags != 0 {
+		c.OK()
+		return
+	}
+	// As RedisGears, the reply comes once the execution has stopped (ended
+	// "done", with the abort as its error); code that Python cannot
+	// interrupt is not waited for long.
+	b := block(c, nil)
+	go func() {
+		select {
+		case <-e.Done():
+		case <-time.After(abortWait):
+		}
+		b.Unblock(Ctx.OK)
+	}()
 }
+
+// abortWait bounds how long RG.ABORTEXECUTION waits for a running execution
+// to stop.
+const abortWait = 2 * time.Second
 
 func cmdGetExecution(c Ctx, argv []string) {
 	if len(argv) < 2 || len(argv) > 3 {

@@ -246,7 +246,8 @@ def _register_keys(prefix, kw, mode):
     if not isinstance(read_value, bool):
         raise GearsError('readValue value is not boolean')
     for c in commands or ():
-        _check_hook(c, None, 'hook')
+        # As RedisGears: a command whose keys move cannot be watched.
+        _check_hook(c, '', 'hook')
     return {'prefix': prefix, 'eventTypes': event_types, 'keyTypes': key_types, 'readValue': read_value,
             'commands': [c.lower() for c in commands] if commands is not None else None}
 
@@ -411,6 +412,14 @@ def _read_python(factory, kw):
 
 def _read_shard_ids(arg, kw):
     yield ['1']
+
+
+def shardReaderCallback():
+    """RedisGears' ShardsIDReader as a PythonReader function: this shard's id."""
+    yield from next(_read_shard_ids(None, {}))
+
+
+__all__ += ['shardReaderCallback']
 
 
 _READER_FUNCS = {

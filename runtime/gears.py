@@ -108,6 +108,9 @@ def registerTE(*args):
     return created
 
 
+registerTimeEvent = registerTE  # RedisGears' name in module redisgears
+
+
 def _fire_timer(token):
     """Runs time event `token`; False stops it (after an exception, as in RedisGears)."""
     try:
