@@ -100,8 +100,8 @@ var params = []param{
 		fmt.Sprintf("0 (no limit) or a number of bytes of at least %d", MinPythonMemory)}},
 	// Executions that may wait for an execution thread: beyond them events
 	// (and triggers) are refused rather than pile up in memory (~600 bytes
-	// each; the default is a second or more of the threads' work).
-	{name: "MaxQueuedExecutions", kind: kindInt, def: "100000", runtime: true, check: between(1000, 100_000_000)},
+	// each; the default lets a burst of writes of a million events wait).
+	{name: "MaxQueuedExecutions", kind: kindInt, def: "1000000", runtime: true, check: between(1000, 100_000_000)},
 	// Milliseconds a script, an execution or a sync registration's run may
 	// take before it is aborted (0: no limit).
 	{name: "ExecutionMaxTime", kind: kindInt, def: "0", runtime: true, check: between(0, day)},
