@@ -38,6 +38,10 @@ type streamKey struct {
 	pending int // entries added and not yet read, as far as events tell
 	running bool
 	timer   *time.Timer
+	// catchUp: what the stream held when reading began (at registration,
+	// after a restart, on promotion) is read to the end in batches of any
+	// size, not left waiting for a full batch.
+	catchUp bool
 }
 
 func (r *Registration) stream() *streamState {
@@ -70,11 +74,24 @@ func (r *Registration) StreamAdded(key string, n int, wake func()) bool {
 	return r.readyLocked(st, sk, wake)
 }
 
+// StreamCatchUp records that stream key holds n entries not yet read
+// (known from the stream, not from events) and reports whether a batch
+// should start now: they are read to the end, whatever the batch size.
+func (r *Registration) StreamCatchUp(key string, n int, wake func()) bool {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	sk := st.key(key)
+	sk.pending = max(sk.pending, n)
+	sk.catchUp = sk.pending > 0
+	return r.readyLocked(st, sk, wake)
+}
+
 func (r *Registration) readyLocked(st *streamState, sk *streamKey, wake func()) bool {
 	if st.status != StreamOK || sk.running || sk.pending == 0 {
 		return false
 	}
-	if sk.pending >= r.Stream.Batch {
+	if sk.pending >= r.Stream.Batch || sk.catchUp {
 		if sk.timer != nil {
 			sk.timer.Stop()
 			sk.timer = nil
@@ -125,6 +142,9 @@ func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Du
 		sk.pending = 0 // nothing was left, whatever events told
 	} else {
 		sk.pending = max(sk.pending-read, 0)
+	}
+	if sk.pending == 0 {
+		sk.catchUp = false
 	}
 	return r.readyLocked(st, sk, wake), 0
 }

@@ -290,8 +290,9 @@ func streamKeyOf(payload any) string {
 	return key
 }
 
-// startStreams runs a new StreamReader registration over the streams that
-// exist already (their entries are processed at registration).
+// startStreams runs a StreamReader registration over the streams that
+// exist already: their entries are processed to the end now (at
+// registration, after a restart, on promotion), as RedisGears does.
 func startStreams(r *builder.Registration) {
 	cursor := "0"
 	for {
@@ -307,7 +308,7 @@ func startStreams(r *builder.Registration) {
 				continue
 			}
 			n, _ := call("XLEN", key)
-			if r.StreamAdded(key, int(max(int64Of(n), 1)), streamWaker(r, key)) {
+			if r.StreamCatchUp(key, int(max(int64Of(n), 1)), streamWaker(r, key)) {
 				startBatch(r, []any{key})
 			}
 		}

@@ -82,3 +82,30 @@ func TestStreamBacklogResumesAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// Entries that wait for a full batch when the server stops are read after
+// the restart, as RedisGears does: what a stream holds when reading begins
+// is read to the end, whatever the batch size.
+func TestStreamPartialBatchIsReadAfterReload(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	requirePyOK(t, c, "GB('StreamReader').foreach(lambda x: execute('INCR', 'n')).register(regex='s', batch=5)")
+	for range 5 {
+		require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"f", "v"}}).Err())
+	}
+	eventually(t, 10*time.Second, func() bool { return c.Get(bg(), "n").Val() == "5" }, "the first batch was not read")
+	for range 4 { // less than a batch: nothing runs yet
+		require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"f", "v"}}).Err())
+	}
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, "5", c.Get(bg(), "n").Val())
+	require.NoError(t, c.Do(bg(), "DEBUG", "RELOAD").Err())
+	eventually(t, 10*time.Second, func() bool { return c.Get(bg(), "n").Val() == "9" }, "the partial batch was not read after the reload")
+	// Then batches are full ones again.
+	for range 4 {
+		require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"f", "v"}}).Err())
+	}
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, "9", c.Get(bg(), "n").Val())
+}
