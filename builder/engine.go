@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gears/session"
@@ -41,6 +42,7 @@ type Engine struct {
 	class  map[*Registration]*execList // the same per registration (nil: run()s), for eviction
 	events int                         // event executions alive (not in byID)
 	queue  []*Execution                // waiting for a worker; unbounded: Start never blocks
+	queued atomic.Int64                // len(queue), read without mu by events on the main thread
 	run    map[*Execution]struct{}     // running now
 	idle   int                         // workers parked and not yet woken
 	park   *session.Parking            // where idle workers wait
@@ -112,7 +114,7 @@ func (en *Engine) createEvent(r *Registration, payload any, depth int, start boo
 	if depth > 1 && r.waiting.Load() >= CascadeWaiting {
 		return nil, ErrCascade
 	}
-	if depth > 0 && en.maxQueued != nil && int64(en.Queued()) >= en.maxQueued() {
+	if depth > 0 && en.QueueFull() {
 		return nil, ErrQueueFull
 	}
 	e := en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, start, depth) // steps shared until profiled
@@ -123,11 +125,10 @@ func (en *Engine) createEvent(r *Registration, payload any, depth int, start boo
 }
 
 // Queued is the number of executions waiting for an execution thread.
-func (en *Engine) Queued() int {
-	en.mu.Lock()
-	defer en.mu.Unlock()
-	return len(en.queue)
-}
+func (en *Engine) Queued() int { return int(en.queued.Load()) }
+
+// QueueFull reports whether the queue has reached its limit.
+func (en *Engine) QueueFull() bool { return en.maxQueued != nil && en.queued.Load() >= en.maxQueued() }
 
 // LimitQueue makes events beyond max() queued executions fail (ErrQueueFull).
 func (en *Engine) LimitQueue(max func() int64) { en.maxQueued = max }
@@ -304,6 +305,7 @@ func (en *Engine) Start(e *Execution) {
 // queueLocked queues e and reports whether an idle worker must be woken.
 func (en *Engine) queueLocked(e *Execution) bool {
 	en.queue = append(en.queue, e)
+	en.queued.Store(int64(len(en.queue)))
 	if en.idle == 0 {
 		return false
 	}
@@ -339,6 +341,7 @@ func (en *Engine) popLocked() *Execution {
 	e := en.queue[0]
 	en.queue[0] = nil
 	en.queue = en.queue[1:]
+	en.queued.Store(int64(len(en.queue)))
 	return e
 }
 
@@ -522,16 +525,9 @@ func (en *Engine) AbortExecution(e *Execution, reason string) {
 	}
 }
 
-// interruptOnce interrupts e unless an interrupt of it is under way (it may
-// wait long for the GIL).
+// interruptOnce interrupts e unless an interrupt of it is under way.
 func (en *Engine) interruptOnce(e *Execution, thread uint64) {
-	if !e.interrupting.CompareAndSwap(false, true) {
-		return
-	}
-	en.threads(func() {
-		defer e.interrupting.Store(false)
-		en.interrupt(e, thread)
-	})
+	e.interrupting.Start(en.threads, func() { en.interrupt(e, thread) })
 }
 
 // Watch interrupts again the aborted executions that still run (an
@@ -563,6 +559,11 @@ func (e *Execution) ExplainAbort(errs []string) {
 	e.mu.Lock()
 	reason := e.reason
 	e.mu.Unlock()
+	ExplainAbort(errs, reason)
+}
+
+// ExplainAbort adds reason ("" for none) to the abort error in errs.
+func ExplainAbort(errs []string, reason string) {
 	if reason == "" {
 		return
 	}

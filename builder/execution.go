@@ -42,19 +42,18 @@ type Execution struct {
 	// stop at a bound instead of growing without end.
 	Depth int
 
-	mu       sync.Mutex
-	status   Status
-	steps    []Step
-	results  []any
-	errors   []string
-	total    time.Duration
-	read     time.Duration
-	threadID uint64 // Python thread running it, for abort
-	abort    bool
-	reason   string    // why it was aborted, when not by RG.ABORTEXECUTION
-	started  time.Time // when it began to run
-	// interrupting: an interrupt of it waits for its interpreter's GIL.
-	interrupting atomic.Bool
+	mu           sync.Mutex
+	status       Status
+	steps        []Step
+	results      []any
+	errors       []string
+	total        time.Duration
+	read         time.Duration
+	threadID     uint64 // Python thread running it, for abort
+	abort        bool
+	reason       string    // why it was aborted, when not by RG.ABORTEXECUTION
+	started      time.Time // when it began to run
+	interrupting session.Interrupting
 	done         chan struct{} // made by Done() for whoever waits; closed when finished
 	finished     atomic.Bool   // set with mu held
 	kept         bool          // listed by RG.DUMPEXECUTIONS until dropped

@@ -5,7 +5,12 @@ package main
 */
 import "C"
 
-import "gears/session"
+import (
+	"fmt"
+	"strings"
+
+	"gears/session"
+)
 
 // A session runs as the ACL user that ran its script (see acl.c). These ask
 // Redis, with the Redis lock held.
@@ -27,18 +32,14 @@ func callerMayRun(c Ctx, argv []string) (ok bool) {
 	return ok
 }
 
-// sessionMayRead reports whether sess's user may read key.
-func sessionMayRead(sess *session.Session, key string) bool {
+// mayRead reports whether sess's user may read key; the Redis lock is
+// taken unless this thread holds it.
+func mayRead(sess *session.Session, key string) (ok bool) {
 	var p *C.char
 	if key != "" {
 		p = cStringData(key)
 	}
-	return C.gears_session_may_read((*C.gears_session)(sess.Native), p, C.size_t(len(key))) == 1
-}
-
-// mayRead is sessionMayRead from a thread that may not hold the Redis lock.
-func mayRead(sess *session.Session, key string) (ok bool) {
-	withRedisLock(func() { ok = sessionMayRead(sess, key) })
+	withRedisLock(func() { ok = C.gears_session_may_read((*C.gears_session)(sess.Native), p, C.size_t(len(key))) == 1 })
 	return ok
 }
 
@@ -58,6 +59,12 @@ func mayManage(c Ctx, owner string) bool {
 		}
 	}
 	return C.gears_caller_is_acl_admin(c.p) == 1
+}
+
+// noPerm is the error of a command the user may not run, in execute()'s
+// words (call.c).
+func noPerm(cmd string) string {
+	return fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command or to access its keys", strings.ToLower(cmd))
 }
 
 // errNotOwner is the reply to a client that mayManage refuses.

@@ -93,8 +93,7 @@ func mayCall(c Ctx, cmd command, argv **C.RedisModuleString, argc C.int) bool {
 		if C.gears_caller_may_run(c.p, C.gears_argv_at(argv, 1), argc-1) == 1 {
 			return true
 		}
-		c.Error(fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command or to access its keys",
-			strings.ToLower(goString(C.gears_arg(argv, 1)))))
+		c.Error(noPerm(goString(C.gears_arg(argv, 1))))
 		return false
 	}
 	c.Error(fmt.Sprintf("ERR %s is internal to gears: only the master's replication link and the AOF send it",

@@ -52,7 +52,7 @@ func hostRun(c *interp.Call) (any, error) {
 	if depth > maxEventDepth {
 		return nil, fmt.Errorf("run() inside a step nested %d deep: not run", maxEventDepth)
 	}
-	if int64(g.engine.Queued()) >= g.cfg.MaxQueuedExecutions() {
+	if g.engine.QueueFull() {
 		return nil, builder.ErrQueueFull
 	}
 	e := g.engine.Create(sess, token, steps, desc, false)

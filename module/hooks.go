@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"unsafe"
@@ -216,7 +215,7 @@ func hostCallNext(c *interp.Call) (any, error) {
 		}
 	})
 	if denied {
-		return nil, fmt.Errorf("NOPERM this user has no permissions to run the '%s' command or to access its keys", strings.ToLower(hc.cmd))
+		return nil, errors.New(noPerm(hc.cmd))
 	}
 	if i < 0 {
 		return callReplicated(hc.cmd, args...)

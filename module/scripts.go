@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gears/builder"
@@ -29,8 +29,8 @@ type scriptRun struct {
 	tid     uint64    // the Python thread running it, 0 when not in Python
 	aborted bool
 	reason  string // why, when not by RG.ABORTEXECUTION
-	// interrupting: an interrupt of it waits for its interpreter's GIL.
-	interrupting atomic.Bool
+
+	interrupting session.Interrupting
 }
 
 var scripts sync.Map // *session.Session -> *scriptRun, while its script runs
@@ -81,11 +81,7 @@ func (sr *scriptRun) abort(reason string) {
 }
 
 func (sr *scriptRun) interrupt(tid uint64) {
-	if !sr.interrupting.CompareAndSwap(false, true) {
-		return
-	}
-	g.threads.Go(func() {
-		defer sr.interrupting.Store(false)
+	sr.interrupting.Start(g.threads.Go, func() {
 		sr.sess.Interp.Interrupt(tid, func() bool {
 			sr.mu.Lock()
 			defer sr.mu.Unlock()
@@ -109,7 +105,7 @@ func (sr *scriptRun) watch(limit time.Duration) {
 	}
 }
 
-// runningScripts are the scripts of RG.PYEXECUTE running now, oldest first.
+// runningScripts are the scripts of RG.PYEXECUTE running now.
 func runningScripts() []*scriptRun {
 	var out []*scriptRun
 	scripts.Range(func(_, v any) bool {
@@ -118,21 +114,7 @@ func runningScripts() []*scriptRun {
 		}
 		return true
 	})
-	sortScripts(out)
 	return out
-}
-
-func sortScripts(l []*scriptRun) {
-	started := func(sr *scriptRun) time.Time {
-		sr.mu.Lock()
-		defer sr.mu.Unlock()
-		return sr.started
-	}
-	for i := 1; i < len(l); i++ {
-		for j := i; j > 0 && started(l[j]).Before(started(l[j-1])); j-- {
-			l[j], l[j-1] = l[j-1], l[j]
-		}
-	}
 }
 
 // abortOverdue is the watchdog's look at executions and scripts.
@@ -151,28 +133,37 @@ func cmdPyDumpScripts(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
-	list := runningScripts()
-	c.Array(len(list))
-	for _, sr := range list {
+	type shown struct {
+		sr      *scriptRun
+		started time.Time
+		aborted bool
+	}
+	var list []shown
+	for _, sr := range runningScripts() {
 		sr.mu.Lock()
-		ms, aborted := time.Since(sr.started).Milliseconds(), sr.aborted
-		if sr.started.IsZero() {
-			ms = 0
-		}
+		list = append(list, shown{sr, sr.started, sr.aborted})
 		sr.mu.Unlock()
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].started.Before(list[j].started) }) // oldest first
+	c.Array(len(list))
+	for _, s := range list {
+		ms := int64(0) // its Python has not begun yet
+		if !s.started.IsZero() {
+			ms = time.Since(s.started).Milliseconds()
+		}
 		status := "running"
-		if aborted {
+		if s.aborted {
 			status = "aborting"
 		}
 		c.Array(12)
 		c.Bulk("session")
-		c.Bulk(sr.sess.ID)
+		c.Bulk(s.sr.sess.ID)
 		c.Bulk("description")
-		c.BulkOrNull(sr.sess.Description)
+		c.BulkOrNull(s.sr.sess.Description)
 		c.Bulk("user")
-		c.Bulk(sr.sess.User)
+		c.Bulk(s.sr.sess.User)
 		c.Bulk("client")
-		c.Int(int64(sr.client))
+		c.Int(int64(s.sr.client))
 		c.Bulk("runningMS")
 		c.Int(ms)
 		c.Bulk("status")

@@ -8,7 +8,6 @@ import "C"
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"time"
 
 	"gears/builder"
@@ -32,37 +31,52 @@ const (
 func startWatchdog() {
 	go func() {
 		runtime.LockOSThread() // RedisModule_Yield runs client commands on this thread
-		var refused int64
-		var reported time.Time
-		tick := time.NewTicker(watchdogTick)
-		for range tick.C {
-			if watchBusy() {
-				tick.Reset(busyTick)
-			} else {
-				tick.Reset(watchdogTick)
-			}
-			abortOverdue()
-			if time.Since(reported) < time.Second { // a line a second at most
-				continue
-			}
-			reported = time.Now()
-			if n := interp.MemoryRefused(); n != refused {
-				logf("warning", fmt.Sprintf("gears: MaxPythonMemory (%d bytes) refused %d allocations since the last report: Python code got MemoryError",
-					g.cfg.MaxPythonMemory(), n-refused))
-				refused = n
-			}
-			if n := droppedDeep.Swap(0); n > 0 {
-				logf("warning", fmt.Sprintf("gears: %d events ran nothing: registrations triggered by each other's writes nested %d deep", n, maxEventDepth))
-			}
-			if n := droppedQueue.Swap(0); n > 0 {
-				logf("warning", fmt.Sprintf("gears: %d events ran nothing: too many executions were waiting already (MaxQueuedExecutions %d, or %d of one registration for events its own kind caused)",
-					n, g.cfg.MaxQueuedExecutions(), builder.CascadeWaiting))
-			}
+		w := &watchdog{tick: time.NewTicker(watchdogTick)}
+		for range w.tick.C {
+			w.once()
 		}
 	}()
 }
 
-var busyInterrupting atomic.Bool // an interrupt of the busy run waits for its GIL
+type watchdog struct {
+	tick     *time.Ticker
+	refused  int64     // allocations refused, as last reported
+	reported time.Time // when the log had its last line
+}
+
+// once is one tick. A Go panic here would end the process (and Redis with
+// it): it is logged instead.
+func (w *watchdog) once() {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("watchdog", r)
+		}
+	}()
+	if watchBusy() {
+		w.tick.Reset(busyTick)
+	} else {
+		w.tick.Reset(watchdogTick)
+	}
+	abortOverdue()
+	if time.Since(w.reported) < time.Second { // a line a second at most
+		return
+	}
+	w.reported = time.Now()
+	if n := interp.MemoryRefused(); n != w.refused {
+		logf("warning", fmt.Sprintf("gears: MaxPythonMemory (%d bytes) refused %d allocations since the last report: Python code got MemoryError",
+			g.cfg.MaxPythonMemory(), n-w.refused))
+		w.refused = n
+	}
+	if n := droppedDeep.Swap(0); n > 0 {
+		logf("warning", fmt.Sprintf("gears: %d events ran nothing: registrations triggered by each other's writes nested %d deep", n, maxEventDepth))
+	}
+	if n := droppedQueue.Swap(0); n > 0 {
+		logf("warning", fmt.Sprintf("gears: %d events ran nothing: too many executions were waiting already (MaxQueuedExecutions %d, or %d of one registration for events its own kind caused)",
+			n, g.cfg.MaxQueuedExecutions(), builder.CascadeWaiting))
+	}
+}
+
+var busyInterrupting session.Interrupting
 
 // watchBusy runs the busy tick and interrupts the run it says to stop; it
 // reports whether Python keeps Redis busy now.
@@ -73,15 +87,11 @@ func watchBusy() bool {
 	run := C.gears_busy_tick(C.longlong(g.cfg.ExecutionMaxTime().Microseconds()), &key, &tid, &busy)
 	v, _ := sessionsByKey.Load(int64(key))
 	sess, _ := v.(*session.Session)
-	if run == 0 || sess == nil || !busyInterrupting.CompareAndSwap(false, true) {
-		return busy != 0
+	if run != 0 && sess != nil {
+		busyInterrupting.Start(g.threads.Go, func() {
+			sess.Interp.Interrupt(uint64(tid), func() bool { return C.gears_busy_running(run) == 1 })
+		})
 	}
-	// Attaching waits for the GIL, which the running code gives up at its
-	// next bytecode boundary (a C loop never does: then this waits on).
-	g.threads.Go(func() {
-		defer busyInterrupting.Store(false)
-		sess.Interp.Interrupt(uint64(tid), func() bool { return C.gears_busy_running(run) == 1 })
-	})
 	return busy != 0
 }
 
@@ -89,18 +99,11 @@ func watchBusy() bool {
 // reason, read while that run is still under way: ExecutionMaxTime's, or
 // RG.PYKILL's.
 func explainBusyAbort(errs []string) {
-	why := C.gears_busy_kill_why()
-	if why == 0 {
-		return
-	}
-	reason := builder.AbortedText + ": stopped by RG.PYKILL"
-	if why == C.BUSY_OVERTIME {
-		reason = builder.AbortedText + ": " + builder.OverTimeReason(g.cfg.ExecutionMaxTime())
-	}
-	for i, e := range errs {
-		if e == builder.AbortedText {
-			errs[i] = reason
-		}
+	switch C.gears_busy_kill_why() {
+	case C.BUSY_KILLED:
+		builder.ExplainAbort(errs, "stopped by RG.PYKILL")
+	case C.BUSY_OVERTIME:
+		builder.ExplainAbort(errs, builder.OverTimeReason(g.cfg.ExecutionMaxTime()))
 	}
 }
 

@@ -3,6 +3,7 @@ package session
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,4 +76,21 @@ func (t *Threads) safely(fn func()) {
 		}
 	}()
 	fn()
+}
+
+// Interrupting lets one interrupt of some running code be under way at a
+// time: an interrupt waits for the code's GIL, which code inside a long C
+// call may never give up, and must not pile up threads meanwhile.
+type Interrupting struct{ busy atomic.Bool }
+
+// Start runs interrupt with run (on a thread of its own) unless an earlier
+// one has not returned yet.
+func (x *Interrupting) Start(run func(func()), interrupt func()) {
+	if !x.busy.CompareAndSwap(false, true) {
+		return
+	}
+	run(func() {
+		defer x.busy.Store(false)
+		interrupt()
+	})
 }
