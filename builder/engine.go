@@ -46,6 +46,8 @@ type Engine struct {
 	run    map[*Execution]struct{}     // running now
 	idle   int                         // workers parked and not yet woken
 	park   *session.Parking            // where idle workers wait
+	waits  map[WaitKey]*Execution      // waiting for async records
+	early  map[WaitKey]struct{}        // woken before their wait was recorded
 }
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
@@ -58,6 +60,8 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 		run:   map[*Execution]struct{}{},
 		kept:  execList{which: keptList},
 		class: map[*Registration]*execList{},
+		waits: map[WaitKey]*Execution{},
+		early: map[WaitKey]struct{}{},
 	}
 	en.park = session.NewParking()
 	for range workers {
@@ -357,25 +361,17 @@ func (en *Engine) worker() {
 }
 
 func (en *Engine) execute(e *Execution, run Runner) {
-	// Executions nobody lists are forgotten once finished (whoever waits on
-	// them holds the execution itself); listed ones may now be evicted.
-	defer func() {
-		if !e.kept || (e.Registration != nil && e.Registration.Removed()) {
-			en.Drop(e.ID) //nolint:errcheck // finished by then
-			return
-		}
-		en.mu.Lock()
-		evicted := en.evictLocked(e.Registration)
-		en.mu.Unlock()
-		en.release(evicted)
-	}()
 	e.mu.Lock()
-	if e.status != Created { // aborted while queued
+	switch {
+	case e.status == Created:
+		e.status = Running
+		e.started = time.Now()
+	case e.status == Running && e.wait != nil: // resumed after waiting
+	default: // aborted while queued
 		e.mu.Unlock()
+		en.finished(e)
 		return
 	}
-	e.status = Running
-	e.started = time.Now()
 	e.mu.Unlock()
 	en.mu.Lock()
 	en.run[e] = struct{}{}
@@ -383,6 +379,10 @@ func (en *Engine) execute(e *Execution, run Runner) {
 
 	out, err := run(e)
 
+	if err == nil && out.Suspended != 0 {
+		en.suspend(e, out.Suspended)
+		return
+	}
 	en.mu.Lock()
 	delete(en.run, e)
 	en.mu.Unlock()
@@ -404,6 +404,84 @@ func (en *Engine) execute(e *Execution, run Runner) {
 	}
 	e.finishLocked()
 	e.mu.Unlock()
+	en.finished(e)
+}
+
+// finished lets go of a finished execution nobody lists (whoever waits on
+// it holds the execution itself); listed ones may now be evicted.
+func (en *Engine) finished(e *Execution) {
+	if !e.kept || (e.Registration != nil && e.Registration.Removed()) {
+		en.Drop(e.ID) //nolint:errcheck // finished by then
+		return
+	}
+	en.mu.Lock()
+	evicted := en.evictLocked(e.Registration)
+	en.mu.Unlock()
+	en.release(evicted)
+}
+
+// suspend records that running e waits for async records under id sid of
+// its interpreter; Wake queues it again. It stays running (and listed in
+// en.run, where Watch finds it) without holding a thread.
+func (en *Engine) suspend(e *Execution, sid int64) {
+	key := WaitKey{Interp: e.Session.Interp.Slot(), SID: sid}
+	e.mu.Lock()
+	e.threadID = 0
+	e.wait = &key
+	abort := e.abort
+	e.mu.Unlock()
+	en.mu.Lock()
+	_, woken := en.early[key]
+	delete(en.early, key)
+	wake := false
+	if woken || abort {
+		wake = en.queueLocked(e)
+	} else {
+		en.waits[key] = e
+	}
+	en.mu.Unlock()
+	if wake {
+		en.park.Wake()
+	}
+}
+
+// Wake resumes the execution waiting under key: its async records have
+// all been continued. Called from any thread, maybe before its wait is
+// recorded (then suspend queues it at once).
+func (en *Engine) Wake(key WaitKey) {
+	en.mu.Lock()
+	e, ok := en.waits[key]
+	wake := false
+	if ok {
+		delete(en.waits, key)
+		wake = en.queueLocked(e)
+	} else {
+		en.early[key] = struct{}{}
+	}
+	en.mu.Unlock()
+	if wake {
+		en.park.Wake()
+	}
+}
+
+// Adopt makes an execution of r for a sync run that went async on event
+// payload: it waits under id sid of r's interpreter, and continues on an
+// execution thread (as async_local) once woken. prepare runs before it can.
+func (en *Engine) Adopt(r *Registration, payload any, depth int, sid int64, prepare func(*Execution)) (*Execution, error) {
+	e := en.create(r.Session, r.Token, r.Steps, r.Desc, true, r, payload, false, depth)
+	if e == nil {
+		return nil, ErrLetGo
+	}
+	prepare(e)
+	e.mu.Lock()
+	e.status = Running
+	e.started = time.Now()
+	e.mu.Unlock()
+	en.mu.Lock()
+	en.run[e] = struct{}{}
+	en.mu.Unlock()
+	en.suspend(e, sid)
+	return e, nil
 }
 
 // SetThread records the Python thread running e, so an abort can interrupt
@@ -514,7 +592,7 @@ func (en *Engine) AbortExecution(e *Execution, reason string) {
 	if e.reason == "" {
 		e.reason = reason
 	}
-	status, thread := e.status, e.threadID
+	status, thread, wait := e.status, e.threadID, e.wait
 	if status == Created {
 		e.status = Aborted
 		e.finishLocked()
@@ -522,6 +600,18 @@ func (en *Engine) AbortExecution(e *Execution, reason string) {
 	e.mu.Unlock()
 	if status == Running && thread != 0 {
 		en.interruptOnce(e, thread)
+	}
+	if status == Running && wait != nil {
+		en.mu.Lock()
+		wake := false
+		if en.waits[*wait] == e { // waiting: resumed now, to end as aborted
+			delete(en.waits, *wait)
+			wake = en.queueLocked(e)
+		}
+		en.mu.Unlock()
+		if wake {
+			en.park.Wake()
+		}
 	}
 }
 

@@ -57,6 +57,7 @@ type Execution struct {
 	done         chan struct{} // made by Done() for whoever waits; closed when finished
 	finished     atomic.Bool   // set with mu held
 	kept         bool          // listed by RG.DUMPEXECUTIONS until dropped
+	wait         *WaitKey      // set while it waits for async records (and when resumed)
 	listed       bool          // in the engine's kept and class lists (under the engine's mu)
 	links        [2]links      // in those lists
 }
@@ -134,4 +135,27 @@ type Outcome struct {
 	StreamRead  int
 	StreamLag   time.Duration
 	StreamAcked bool
+	// Suspended is non-zero when the plan waits for async records (futures,
+	// coroutines): the id its interpreter resumes it by.
+	Suspended int64
+	// Later is the execution a sync run that went async goes on as.
+	Later *Execution
+}
+
+// WaitKey names an execution waiting for async records: its interpreter
+// (its Slot) and the suspension id there.
+type WaitKey struct {
+	Interp any
+	SID    int64
+}
+
+// Waiting is what the Runner needs to resume e: the suspension id (0 when
+// e has not waited) and whether it was aborted meanwhile.
+func (e *Execution) Waiting() (sid int64, aborted bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.wait == nil {
+		return 0, false
+	}
+	return e.wait.SID, e.abort
 }

@@ -47,8 +47,22 @@ int gears_session_may_read(gears_session *s, const char *key, size_t len) {
     return ok;
 }
 
+// The ACL user name of a command's client (free it), or NULL for none. A
+// command that a module runs (RedisModule_Call) has a client without a user
+// (RedisModule_GetCurrentUserName would crash on it): when it is gears'
+// execute(), the command is its session's user's.
+RedisModuleString *gears_caller_name(RedisModuleCtx *ctx) {
+    RedisModuleString *name = rm.GetClientUserNameById(ctx, rm.GetClientId(ctx));
+    if (name) return name;
+    gears_session *s = gears_thread_state()->calling;
+    if (!s || !s->user) return NULL;
+    size_t n;
+    const char *p = rm.StringPtrLen(s->user, &n);
+    return rm.CreateString(NULL, p, n);
+}
+
 int gears_caller_may_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    RedisModuleString *name = rm.GetCurrentUserName(ctx);
+    RedisModuleString *name = gears_caller_name(ctx);
     int ok = user_may_run(name, argv, argc);
     if (name) rm.FreeString(NULL, name);
     return ok;

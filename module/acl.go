@@ -51,7 +51,7 @@ func mayManage(c Ctx, owner string) bool {
 	if owner == "" {
 		return true
 	}
-	if name := C.w_GetCurrentUserName(c.p); name != nil {
+	if name := C.gears_caller_name(c.p); name != nil {
 		same := goString(name) == owner
 		C.w_FreeString(name)
 		if same {

@@ -8,10 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 #include "module.h"
+#include "_cgo_export.h"
 
 static __thread gears_thread tls;
 
 gears_thread *gears_thread_state(void) { return &tls; }
+
+// Whether the command being served now (the Redis lock is held) could be
+// blocked: not inside MULTI, Lua or functions, nor while loading.
+int gears_may_block_here(void) {
+    int flags = rm.GetContextFlags(NULL);
+    return (flags & (REDISMODULE_CTX_FLAGS_MULTI | REDISMODULE_CTX_FLAGS_LUA | REDISMODULE_CTX_FLAGS_LOADING |
+                     REDISMODULE_CTX_FLAGS_ASYNC_LOADING)) == 0;
+}
 
 // Takes the Redis lock unless this thread holds it already, and marks the
 // thread as holding it: commands run under it may fire keyspace events whose
@@ -186,7 +195,13 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
         // A restored script's writes already happened before the restart:
         // W refuses them, and they return None below.
         const char *fmt = t->restoring ? "vEMW" : "!vEM";
-        reply = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, fmt, argv + 1, (size_t)(n - 1));
+        gears_session *caller = t->calling;
+        t->calling = sess; // gears' commands run by it act for its user (gears_caller_name)
+        RedisModuleCtx *ctx = t->ctx                                    ? t->ctx
+                              : t->in_execution && t->sync_depth == 0 ? gears_hookable
+                                                                      : gears_detached;
+        reply = rm.Call(ctx, cmd, fmt, argv + 1, (size_t)(n - 1));
+        t->calling = caller;
         call_errno = errno;
     }
     // Freed under the lock: the keyspace may now share these objects.
@@ -274,3 +289,17 @@ void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc) {
     for (size_t i = 0; i < argc; i++) rm.FreeString(NULL, argv[i]);
     gears_unlock(t, locked);
 }
+
+// _gears.resume(sid): the async records that suspended execution `sid` of
+// this interpreter waited for have all been continued. Unlike host
+// functions it keeps the GIL: the code that continued the last one goes on
+// before the execution can (as in RedisGears, where it resumes later).
+PyObject *gears_resume(PyObject *self, PyObject *arg) {
+    long long sid = py.PyLong_AsLongLong(arg);
+    if (sid == -1 && py.PyErr_Occurred()) return NULL;
+    goResume(py_native_slot(self), sid);
+    return py_new_none();
+}
+
+// _gears.in_atomic(): whether this thread is inside atomic().
+PyObject *gears_in_atomic(PyObject *self, PyObject *unused) { return py_bool(tls.atomic_depth > 0); }

@@ -98,8 +98,17 @@ func runWatched(c Ctx, argv []string) {
 	}()
 }
 
+// commandOf is the command a host function serves: its scope argument's
+// (a coroutine's), else this thread's.
+func commandOf(c *interp.Call, scopeArg int) *commandCall {
+	if s, ok := scopeOf(c, scopeArg); ok {
+		return s.cc
+	}
+	return currentCommand()
+}
+
 func hostGetCommand(c *interp.Call) (any, error) {
-	cc := currentCommand()
+	cc := commandOf(c, 0)
 	if cc == nil {
 		return nil, errors.New("Can not get command ctx")
 	}
@@ -107,7 +116,7 @@ func hostGetCommand(c *interp.Call) (any, error) {
 }
 
 func hostOverrideReply(c *interp.Call) (any, error) {
-	cc := currentCommand()
+	cc := commandOf(c, 1)
 	if cc == nil {
 		return nil, errors.New("Can not get command ctx")
 	}

@@ -61,7 +61,7 @@ func hostRun(c *interp.Call) (any, error) {
 	}
 	e.Depth = depth
 	g.engine.Start(e)
-	return nil, nil
+	return true, nil // run() returns what awaits it
 }
 
 // planSteps reads runtime/builder.py's plan description: [type, name, arg] each.
@@ -102,7 +102,8 @@ func attachSession(sess *session.Session) (builder.Runner, func()) {
 	return run, t.Detach
 }
 
-// runExecution runs e's plan on this execution thread, attached as t.
+// runExecution runs e's plan on this execution thread, attached as t, or
+// resumes it once the async records it waited for have been continued.
 func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -110,12 +111,16 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			err = errors.New("gears internal error (see the Redis log)")
 		}
 	}()
+	sid, aborted := e.Waiting()
 	if r := e.Registration; r != nil {
-		if r.Reader == "StreamReader" && !r.StreamMayRun(streamKeyOf(e.Payload)) {
+		if sid == 0 && r.Reader == "StreamReader" && !r.StreamMayRun(streamKeyOf(e.Payload)) {
 			return out, nil
 		}
 		start := time.Now()
 		defer func() {
+			if out.Suspended != 0 && err == nil {
+				return // not finished: it goes on when resumed
+			}
 			e.ExplainAbort(out.Errors)
 			r.Finished(out, err, time.Since(start))
 			if r.Reader == "StreamReader" {
@@ -123,26 +128,38 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			}
 		}()
 	}
-	// Only the events of commands= and hook registrations run with a context.
+	// Only the events of commands= and hook registrations run with a
+	// context; it stays with the execution until it has finished.
 	if r := e.Registration; r != nil && r.Commands != nil {
-		if cc, ok := pendingCommand.LoadAndDelete(e); ok {
+		if cc, ok := pendingCommand.Load(e); ok {
 			commandCalls.Store(t.ID(), cc)
-			defer commandCalls.Delete(t.ID())
+			defer func() {
+				commandCalls.Delete(t.ID())
+				if out.Suspended == 0 {
+					pendingCommand.Delete(e)
+				}
+			}()
 		}
 	}
 	if r := e.Registration; r != nil && r.Hook != "" {
-		if hc, ok := pendingHooks.LoadAndDelete(e); ok {
+		if hc, ok := pendingHooks.Load(e); ok {
 			hookCalls.Store(t.ID(), hc)
-			defer hookCalls.Delete(t.ID())
+			defer func() {
+				hookCalls.Delete(t.ID())
+				if out.Suspended == 0 {
+					pendingHooks.Delete(e)
+				}
+			}()
 		}
 	}
 	// Events of its writes are one deeper than it.
 	ts := C.gears_thread_state()
-	prevDepth := ts.event_depth
+	prevDepth, prevIn := ts.event_depth, ts.in_execution
 	ts.event_depth = C.int(e.Depth)
-	defer func() { ts.event_depth = prevDepth }()
+	ts.in_execution = 1
+	defer func() { ts.event_depth, ts.in_execution = prevDepth, prevIn }()
 	err = inInterp(t, e.Session, func(t *interp.Thread) error {
-		if !e.SetThread(t.ID()) {
+		if !e.SetThread(t.ID()) && sid == 0 {
 			return errAborted
 		}
 		defer func() {
@@ -152,17 +169,24 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 				t.ClearInterrupt()
 			}
 		}()
-		if r := e.Registration; r != nil {
-			var err error
-			out, err = callEvent(t, r, e.Payload)
+		var v any
+		var err error
+		switch {
+		case sid != 0:
+			v, err = t.Call("redisgears", "_resume", sid, aborted)
+		case e.Registration != nil:
+			out, err = callEvent(t, e.Registration, e.Payload)
 			return err
+		default:
+			v, err = t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
 		}
-		v, err := t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
 		if err != nil {
 			return err
 		}
 		out = outcome(v)
-		e.ExplainAbort(out.Errors)
+		if out.Suspended == 0 && e.Registration == nil {
+			e.ExplainAbort(out.Errors)
+		}
 		if !g.cfg.ProfileExecutions() {
 			out.Steps = nil // durations are reported only when profiling
 		}
@@ -172,9 +196,15 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 }
 
 // outcome reads _run_execution's [results, errors, total_ms, read_ms, step_ms].
+// An int instead means the execution waits for async records (its
+// suspension id).
 func outcome(v any) builder.Outcome {
-	f, _ := v.([]any)
 	var o builder.Outcome
+	if sid, ok := v.(int64); ok {
+		o.Suspended = sid
+		return o
+	}
+	f, _ := v.([]any)
 	if len(f) < 5 {
 		return o
 	}

@@ -85,6 +85,10 @@ func cmdInnerHook(c Ctx, argv []string) {
 			cmdInnerHook(c, argv) // upgraded meanwhile: the chain has its successor (or not) now
 			return
 		}
+		if out.Later != nil {
+			afterExecution(c, out.Later, replyHookSnapshot)
+			return
+		}
 		replyHook(c, out.Results, out.Errors, err)
 		return
 	}
@@ -101,13 +105,10 @@ func cmdInnerHook(c Ctx, argv []string) {
 		c.Error("ERR " + err.Error())
 		return
 	}
-	b := block(c, nil)
-	go func() {
-		<-e.Done()
-		s := e.Snapshot()
-		b.Unblock(func(c Ctx) { replyHook(c, s.Results, s.Errors, nil) })
-	}()
+	afterExecution(c, e, replyHookSnapshot)
 }
+
+func replyHookSnapshot(c Ctx, s builder.Snapshot) { replyHook(c, s.Results, s.Errors, nil) }
 
 var pendingHooks sync.Map // *builder.Execution -> *hookCall, until it runs
 
@@ -190,11 +191,15 @@ func replyCall(c Ctx, cmd string, args []string) {
 
 // hostCallNext is call_next(): the next hook of the chain, or the command.
 func hostCallNext(c *interp.Call) (any, error) {
-	v, ok := hookCalls.Load(interp.ThreadID())
-	if !ok {
+	var hc *hookCall
+	if s, ok := scopeOf(c, 1); ok {
+		hc = s.hc
+	} else if v, ok := hookCalls.Load(interp.ThreadID()); ok {
+		hc = v.(*hookCall)
+	}
+	if hc == nil {
 		return nil, errors.New("Can not get CommandHook ctx")
 	}
-	hc := v.(*hookCall)
 	var args []string
 	for _, a := range asList(firstArg(c)) {
 		switch x := a.(type) {
@@ -227,7 +232,12 @@ func hostCallNext(c *interp.Call) (any, error) {
 	}
 	saved := hc.next
 	hc.next = i + 1
-	out, err := runSync(r, payload) // a hook below a sync one is sync too
+	// A hook below a sync one is sync too, and its caller waits for its
+	// reply here: it may not go async.
+	ts := C.gears_thread_state()
+	ts.no_async++
+	out, err := runSync(r, payload)
+	ts.no_async--
 	hc.next = saved
 	switch {
 	case err != nil:

@@ -109,6 +109,7 @@ func onLoad(c Ctx, argv []string) error {
 	interp.RegisterHost("enter_session", hostEnterSession)
 	interp.RegisterHost("leave_session", hostLeaveSession)
 	interp.RegisterHost("release_session", hostReleaseSession)
+	registerAsyncHost()
 	interp.SetMemoryLimit(cfg.MaxPythonMemory())
 	if err := interp.Init(home); err != nil {
 		return fmt.Errorf("starting Python from %s: %w", home, err)

@@ -32,9 +32,25 @@ typedef struct {
     int busy_python;   // in one of them, and in Python now, not in Redis
     void *atomic_busy; // atomic() took the lock: its busy_enter
     int event_depth;   // registrations' runs under way on this thread, nested (Execution.Depth)
+    int sync_depth;    // sync registrations' runs under way on this thread (they may go async
+                       // only where the command that fired them could block: not in MULTI or Lua)
+    int no_async;      // runs under way here that must not go async (call_next's hooks)
+    gears_session *calling; // the session whose execute() runs a command on this thread now
+    int in_execution;  // running an execution on an execution thread (see gears_hookable)
 } gears_thread;
 
+RedisModuleString *gears_caller_name(RedisModuleCtx *ctx);
+
+int gears_may_block_here(void);
+PyObject *gears_resume(PyObject *self, PyObject *arg);
+PyObject *gears_in_atomic(PyObject *self, PyObject *unused);
+
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
+// A context of no module, for execute() in an execution on an execution
+// thread: command hooks apply to its commands, as in RedisGears (where
+// execute() used such a context there); gears' other calls skip them
+// (REDISMODULE_CMDFILTER_NOSELF).
+extern RedisModuleCtx *gears_hookable;
 #define GEARS_YIELD_CTXS 6
 extern RedisModuleCtx *gears_yield_ctx[GEARS_YIELD_CTXS]; // the watchdog's, for RedisModule_Yield (busy.c)
 
@@ -118,7 +134,6 @@ static inline void *w_GetBlockedClientPrivateData(RedisModuleCtx *c) { return rm
 static inline int w_MeasureStart(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeStart(bc); }
 static inline int w_MeasureEnd(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeEnd(bc); }
 static inline unsigned long long w_GetClientId(RedisModuleCtx *c) { return rm.GetClientId(c); }
-static inline RedisModuleString *w_GetCurrentUserName(RedisModuleCtx *c) { return rm.GetCurrentUserName(c); }
 static inline void w_FreeString(RedisModuleString *s) { rm.FreeString(NULL, s); }
 static inline int w_InfoAddSection(RedisModuleInfoCtx *c, const char *n) { return rm.InfoAddSection(c, n); }
 static inline int w_InfoAddFieldLongLong(RedisModuleInfoCtx *c, const char *f, long long v) { return rm.InfoAddFieldLongLong(c, f, v); }

@@ -126,7 +126,7 @@ func cmdPyExecute(c Ctx, argv []string) {
 
 	sess := session.New(id, a.description, nil)
 	sess.Script = a.script
-	user := C.w_GetCurrentUserName(c.p)
+	user := C.gears_caller_name(c.p)
 	if user != nil {
 		var n C.size_t
 		p := C.w_StringPtrLen(user, &n)

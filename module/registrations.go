@@ -216,7 +216,9 @@ func eventName(p *C.char, n C.int) string {
 	return s
 }
 
-// runSync runs a registration's execution on this thread, now.
+// runSync runs a registration's execution on this thread, now. If it goes
+// async, it goes on in the background as out.Later (stats and a stream's
+// next batch follow when that has finished).
 func runSync(r *builder.Registration, payload any) (out builder.Outcome, err error) {
 	if !r.Acquire() {
 		return out, errUnregistered
@@ -227,11 +229,18 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 	// Its writes' events are one deeper.
 	ts := C.gears_thread_state()
 	ts.event_depth++
+	ts.sync_depth++
 	defer func() {
+		ts.sync_depth--
 		ts.event_depth--
 		if rec := recover(); rec != nil {
 			logPanic("registration "+r.ID, rec)
 			err = errors.New("gears internal error (see the Redis log)")
+		}
+		if err == nil && out.Suspended != 0 {
+			if out.Later, err = adopt(r, payload, int(ts.event_depth)+1, out.Suspended); err == nil {
+				return
+			}
 		}
 		r.Finished(out, err, time.Since(start))
 		if r.Reader == "StreamReader" {
@@ -244,6 +253,36 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 		return err
 	})
 	return out, err
+}
+
+// adopt makes the execution a sync run of r that went async goes on as. It
+// keeps the command and the hook the run served on this thread.
+func adopt(r *builder.Registration, payload any, depth int, sid int64) (*builder.Execution, error) {
+	tid := interp.ThreadID()
+	return g.engine.Adopt(r, payload, depth, sid, func(e *builder.Execution) {
+		if v, ok := commandCalls.Load(tid); ok && r.Commands != nil {
+			cc := v.(*commandCall)
+			pendingCommand.Store(e, cc)
+			cc.add(e)
+		}
+		if v, ok := hookCalls.Load(tid); ok && r.Hook != "" {
+			pendingHooks.Store(e, v)
+		}
+	})
+}
+
+// afterExecution blocks c's client until e has finished, then replies.
+func afterExecution(c Ctx, e *builder.Execution, reply func(Ctx, builder.Snapshot)) {
+	b := block(c, nil)
+	go func() {
+		<-e.Done()
+		s := e.Snapshot()
+		b.Unblock(func(c Ctx) { reply(c, s) })
+	}()
+}
+
+func replyTriggerSnapshot(c Ctx, s builder.Snapshot) {
+	replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
 }
 
 // streamWaker starts a batch of r on stream key later (a duration timer).
@@ -375,6 +414,10 @@ func callKeyEvent(t *interp.Thread, r *builder.Registration, ke keyEvent) (build
 // nobody reads the results).
 func eventOutcome(r *builder.Registration, v any) builder.Outcome {
 	var o builder.Outcome
+	if sid, ok := v.(int64); ok { // waiting for async records
+		o.Suspended = sid
+		return o
+	}
 	if l := asList(v); keepsResults(r) && len(l) == 2 {
 		o.Results, _ = l[0].([]any)
 		o.Errors = errorTexts(l[1])
@@ -429,12 +472,13 @@ func cmdTrigger(c Ctx, argv []string) {
 		return
 	}
 	defer r.Release()
-	payload := make([]any, len(argv)-1)
-	for i, a := range argv[1:] {
-		payload[i] = a
-	}
+	payload := triggerPayload(argv)
 	if r.Mode == "sync" {
 		out, err := runSync(r, payload)
+		if out.Later != nil {
+			afterExecution(c, out.Later, replyTriggerSnapshot)
+			return
+		}
 		replyTrigger(c, out, err)
 		return
 	}
@@ -453,14 +497,16 @@ func cmdTrigger(c Ctx, argv []string) {
 		replyTrigger(c, builder.Outcome{}, err)
 		return
 	}
-	b := block(c, nil)
-	go func() {
-		<-e.Done()
-		s := e.Snapshot()
-		b.Unblock(func(c Ctx) {
-			replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
-		})
-	}()
+	afterExecution(c, e, replyTriggerSnapshot)
+}
+
+// triggerPayload is a trigger's record: its arguments from the trigger name on.
+func triggerPayload(argv []string) []any {
+	payload := make([]any, len(argv)-1)
+	for i, a := range argv[1:] {
+		payload[i] = a
+	}
+	return payload
 }
 
 // liveTrigger is the registration of trigger name, acquired (release it):
@@ -498,10 +544,20 @@ func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
 	replied := false
 	r.Triggered()
 	start := time.Now()
+	ts := C.gears_thread_state()
+	ts.sync_depth++
 	defer func() {
+		ts.sync_depth--
 		if rec := recover(); rec != nil {
 			logPanic("registration "+r.ID, rec)
 			err = errors.New("gears internal error (see the Redis log)")
+		}
+		if err == nil && out.Suspended != 0 {
+			var e *builder.Execution
+			if e, err = adopt(r, triggerPayload(args(argv, argc)), int(ts.event_depth)+1, out.Suspended); err == nil {
+				afterExecution(c, e, replyTriggerSnapshot)
+				return
+			}
 		}
 		r.Finished(out, err, time.Since(start))
 		if !replied {

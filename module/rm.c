@@ -7,6 +7,7 @@
 
 rm_api rm;
 RedisModuleCtx *gears_detached;
+RedisModuleCtx *gears_hookable;
 
 // Reported in MODULE LIST: the RedisGears version whose API gears implements.
 #define GEARS_MODULE_VERSION 10213
@@ -27,6 +28,7 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     }
     rm.SetModuleAttribs(ctx, "rg", GEARS_MODULE_VERSION, REDISMODULE_APIVER_1);
     gears_detached = rm.GetDetachedThreadSafeContext(ctx);
+    gears_hookable = rm.GetThreadSafeContext(NULL);
     for (int i = 0; i < GEARS_YIELD_CTXS; i++) gears_yield_ctx[i] = rm.GetDetachedThreadSafeContext(ctx);
     return goOnLoad(ctx, argv, argc);
 }

@@ -24,6 +24,7 @@
 #define REDISMODULE_CTX_FLAGS_MASTER (1 << 2)
 #define REDISMODULE_CTX_FLAGS_LOADING (1 << 13)
 #define REDISMODULE_CTX_FLAGS_DENY_BLOCKING (1 << 21)
+#define REDISMODULE_CTX_FLAGS_ASYNC_LOADING (1 << 23)
 
 #define REDISMODULE_POSTPONED_ARRAY_LEN -1
 #define REDISMODULE_READ (1 << 0)
@@ -126,6 +127,7 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(int, BlockedClientMeasureTimeEnd, (RedisModuleBlockedClient *))                          \
     X(RedisModuleCtx *, GetDetachedThreadSafeContext, (RedisModuleCtx *))                      \
     X(void, FreeThreadSafeContext, (RedisModuleCtx *))                                         \
+    X(RedisModuleCtx *, GetThreadSafeContext, (RedisModuleBlockedClient *))                    \
     X(void, ThreadSafeContextLock, (RedisModuleCtx *))                                         \
     X(void, ThreadSafeContextUnlock, (RedisModuleCtx *))                                       \
     X(int, GetContextFlags, (RedisModuleCtx *))                                                \
@@ -134,6 +136,7 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(int, InfoAddFieldLongLong, (RedisModuleInfoCtx *, const char *, long long))              \
     X(int, InfoAddFieldCString, (RedisModuleInfoCtx *, const char *, const char *))            \
     X(RedisModuleString *, GetCurrentUserName, (RedisModuleCtx *))                             \
+    X(RedisModuleString *, GetClientUserNameById, (RedisModuleCtx *, uint64_t))                \
     X(RedisModuleUser *, GetModuleUserFromUserName, (RedisModuleString *))                     \
     X(int, ACLCheckCommandPermissions, (RedisModuleUser *, RedisModuleString **, int))         \
     X(int, FreeModuleUser, (RedisModuleUser *))                                                \

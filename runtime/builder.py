@@ -166,13 +166,20 @@ class GearsBuilder:
         if collect:
             steps.append(('collect',))
         plan = _Plan(self.reader, arg, kwargs, steps)
+        # Inside a step, run() starts the execution now and returns what
+        # awaits it; the script's own run() replies to RG.PYEXECUTE.
+        plan.waiter = _RunWaiter()
         token = next(_tokens)
         _plans[token] = plan
         try:
-            return _gears.run(token, plan.describe(), self.desc or '')
+            in_step = _gears.run(token, plan.describe(), self.desc or '')
         except BaseException:
             _plans.pop(token, None)
             raise
+        if not in_step:
+            plan.waiter = None
+            return None
+        return plan.waiter
 
 
     def register(self, prefix='*', convertToStr=True, collect=True, **kwargs):
@@ -442,21 +449,37 @@ def _error_text(e):
 
 def _step_map(it, errors, f):
     for r in it:
+        if r is _HOLD:
+            yield r
+            continue
         try:
             r = f(r)
         except Exception as e:
-            errors.append(_error_text(e))
+            _failed(errors, e)
             continue
+        if _created or type(r) is _Coroutine:
+            slot = _settle(r, errors, 'map', None)
+            r = None  # a future nobody else holds fails its record (__del__)
+            yield from _async_tail(it, errors, f, 'map', slot)
+            return
         yield r
 
 
 def _step_flatmap(it, errors, f):
     for r in it:
+        if r is _HOLD:
+            yield r
+            continue
         try:
             r = f(r)
         except Exception as e:
-            errors.append(_error_text(e))
+            _failed(errors, e)
             continue
+        if _created or type(r) is _Coroutine:
+            slot = _settle(r, errors, 'flatmap', None)
+            r = None  # a future nobody else holds fails its record (__del__)
+            yield from _async_tail(it, errors, f, 'flatmap', slot)
+            return
         if type(r) is list:
             yield from reversed(r)  # RedisGears pops the list from its end
         else:
@@ -465,21 +488,37 @@ def _step_flatmap(it, errors, f):
 
 def _step_foreach(it, errors, f):
     for r in it:
-        try:
-            f(r)
-        except Exception as e:
-            errors.append(_error_text(e))
+        if r is _HOLD:
+            yield r
             continue
+        try:
+            v = f(r)
+        except Exception as e:
+            _failed(errors, e)
+            continue
+        if _created or type(v) is _Coroutine:
+            slot = _settle(v, errors, 'foreach', r)
+            v = None  # a future nobody else holds fails its record (__del__)
+            yield from _async_tail(it, errors, f, 'foreach', slot)
+            return
         yield r
 
 
 def _step_filter(it, errors, f):
     for r in it:
+        if r is _HOLD:
+            yield r
+            continue
         try:
             keep = f(r)
         except Exception as e:
-            errors.append(_error_text(e))
+            _failed(errors, e)
             continue
+        if _created or type(keep) is _Coroutine:
+            slot = _settle(keep, errors, 'filter', r)
+            keep = None  # a future nobody else holds fails its record (__del__)
+            yield from _async_tail(it, errors, f, 'filter', slot)
+            return
         if keep:
             yield r
 
@@ -487,28 +526,60 @@ def _step_filter(it, errors, f):
 def _step_accumulate(it, errors, f):
     acc, seen = None, False
     for r in it:
+        if r is _HOLD:
+            yield r
+            continue
         seen = True
         try:
             acc = f(acc, r)
         except Exception as e:
-            errors.append(_error_text(e))
+            if _created:  # as RedisGears: a future made and not returned leaves None
+                _discard_created()
+                acc = None
+            else:
+                errors.append(_error_text(e))
+            continue
+        if _created or type(acc) is _Coroutine:
+            slot = _settle(acc, errors, 'accumulate', None)
+            acc = None
+            while not slot.done:
+                yield _HOLD
+            acc = slot.take(errors)
     if seen:
         yield acc
 
 
 def _key_of(extractor, r):
     k = extractor(r)
+    if type(k) is _Coroutine:
+        k.close()
+        raise GearsError('coroutine are not allow on extractor')
     return k if isinstance(k, str) else repr(k)
 
 
 def _step_groupby(it, errors, extractor, reducer):
     groups = {}
     for r in it:
+        if r is _HOLD:
+            yield r
+            continue
         try:
             k = _key_of(extractor, r)
-            groups[k] = reducer(k, groups.get(k), r)
+            v = reducer(k, groups.get(k), r)
         except Exception as e:
-            errors.append(_error_text(e))
+            if _created:  # as in accumulate
+                _discard_created()
+                groups[k] = None
+            else:
+                errors.append(_error_text(e))
+            continue
+        if _created or type(v) is _Coroutine:
+            slot = _settle(v, errors, 'groupby', None)
+            v = None
+            while not slot.done:
+                yield _HOLD
+            v = slot.take(errors)
+        groups[k] = v
     for k, v in groups.items():
         yield {'key': k, 'value': v}
 
@@ -516,13 +587,20 @@ def _step_groupby(it, errors, extractor, reducer):
 def _step_batchgroupby(it, errors, extractor, reducer):
     groups = {}
     for r in it:
+        if r is _HOLD:
+            yield r
+            continue
         try:
             groups.setdefault(_key_of(extractor, r), []).append(r)
         except Exception as e:
             errors.append(_error_text(e))
     for k, records in groups.items():
         try:
-            yield {'key': k, 'value': reducer(k, records)}
+            v = reducer(k, records)
+            if type(v) is _Coroutine:
+                v.close()
+                raise GearsError('coroutine are not allow on reduce')
+            yield {'key': k, 'value': v}
         except Exception as e:
             errors.append(_error_text(e))
 
@@ -531,11 +609,12 @@ def _step_repartition(it, errors, extractor):
     # One shard: records stay here, but the key is still computed (its
     # errors are reported as in a cluster).
     for r in it:
-        try:
-            _key_of(extractor, r)
-        except Exception as e:
-            errors.append(_error_text(e))
-            continue
+        if r is not _HOLD:
+            try:
+                _key_of(extractor, r)
+            except Exception as e:
+                errors.append(_error_text(e))
+                continue
         yield r
 
 
@@ -544,7 +623,20 @@ def _step_collect(it, errors):
 
 
 def _step_limit(it, errors, length, start):
-    return _itertools.islice(it, start, start + length)
+    if length < 0 or start < 0:
+        raise ValueError('limit arguments must not be negative')
+    if not length:
+        return
+    seen = 0
+    for r in it:
+        if r is _HOLD:
+            yield r
+            continue
+        seen += 1
+        if seen > start:
+            yield r
+            if seen >= start + length:
+                return
 
 
 _STEPS = {
@@ -571,6 +663,7 @@ class _Plan:
         self.steps = steps
         self.owner = _gears.session_key()
         self._unread = None
+        self.waiter = None  # run() inside a step: what awaiting it gives
 
     def unread_steps(self):
         """The steps without the trailing str() conversion and collect, which
@@ -701,7 +794,8 @@ def _run_event(token, payload, keep_results):
     """A KeysReader or CommandReader registration's execution on one event,
     not profiled: the short path of _run_execution, without timings. Returns
     [results, errors] when results are kept, else the errors or None (the
-    common case crosses back to the host as one object)."""
+    common case crosses back to the host as one object); or, when it waits
+    for async records, the id _resume continues it by."""
     plan = _registered[token]
     errors = []
     results = []
@@ -711,20 +805,72 @@ def _run_event(token, payload, keep_results):
             it = iter(_event_records(plan, payload)[0])
             for kind, *fns in steps:
                 it = _STEPS[kind](it, errors, *fns)
-            if keep_results:
-                results = [_to_reply(r) for r in it]
-            else:
-                for r in it:
-                    pass
+            for r in it:
+                if r is _HOLD:
+                    return _suspend(_event_rest(it, errors, results, keep_results), errors, False)
+                if keep_results:
+                    results.append(_to_reply(r))
         except GearsError as e:
             errors.append(str(e))
         except Exception as e:
             errors.append(_error_text(e))
     except GearsForceStopped:
         errors.append('Execution was aborted')
+    if _aio_states:
+        _aio_states.pop(id(errors), None)
     if keep_results:
         return [results, errors]
     return errors or None
+
+
+def _event_rest(it, errors, results, keep_results):
+    """The rest of _run_event once it waits for async records; ends with
+    _run_execution's outcome."""
+    try:
+        try:
+            yield from _wait(errors)
+            for r in it:
+                if r is _HOLD:
+                    yield from _wait(errors)
+                elif keep_results:
+                    results.append(_to_reply(r))
+        except GearsError as e:
+            errors.append(str(e))
+        except Exception as e:
+            errors.append(_error_text(e))
+    except GearsForceStopped:
+        errors.append('Execution was aborted')
+    return [results, errors, 0, 0, []]
+
+
+def _suspend(driver, errors, profile):
+    """Runs an execution's driver until it ends (its outcome) or waits for
+    async records: then it is kept, and its id is what the host resumes it
+    by once they have been continued (_gears.resume, then _resume)."""
+    try:
+        if profile:
+            _profile_run(driver.__next__)
+        else:
+            next(driver)
+    except StopIteration as done:
+        _aio_states.pop(id(errors), None)
+        return done.value
+    sid = _aio_states[id(errors)].sid
+    _suspended[sid] = (driver, errors, profile)
+    return sid
+
+
+def _resume(sid, abort):
+    """Continues suspended execution `sid`; with abort, ends it as aborted."""
+    driver, errors, profile = _suspended.pop(sid)
+    if abort:
+        _aio_states[id(errors)].aborted = True
+        try:
+            driver.throw(GearsForceStopped())
+        except StopIteration as done:
+            _aio_states.pop(id(errors), None)
+            return done.value
+    return _suspend(driver, errors, profile)
 
 
 def _run_execution(token, profile, payload=None, keep_results=True):
@@ -732,42 +878,43 @@ def _run_execution(token, profile, payload=None, keep_results=True):
     payload is given); returns [results, errors, total_ms, read_ms, step_ms]
     with results already in reply form (or none, when nobody reads them: an
     event's execution costs less without), and for a stream batch
-    [entries read, lag ms, acknowledged]."""
+    [entries read, lag ms, acknowledged]. An execution that waits for async
+    records returns the id _resume continues it by instead."""
     plan = _plans.pop(token) if payload is None else _registered[token]
-    stream = None
     errors = []
+    return _suspend(_execution(plan, profile, payload, keep_results, errors), errors, profile)
+
+
+def _execution(plan, profile, payload, keep_results, errors):
+    stream = None
     results = []
+    waiter = plan.waiter
+    records = [] if waiter is not None else None
     clock = _Clock()
     spent = [0.0] * (len(plan.steps) + 1)
     start = _now()
-
-    def consume():
-        nonlocal stream
-        if payload is None:
-            batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
-        elif plan.reader == 'StreamReader':
-            stream = _StreamBatch(plan, payload[0])
-            batches = stream.records()
-        else:
-            batches = _event_records(plan, payload)
-        it = _timed_batches(batches, clock)
-        for i, (kind, *fns) in enumerate(plan.steps, 1):
-            if profile:
-                fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
-            it = _STEPS[kind](it, errors, *fns)
-        if keep_results:
-            for r in it:
-                results.append(_to_reply(r))
-        else:
-            for r in it:
-                pass
-
     try:
         try:
-            if profile:
-                _profile_run(consume)
+            if payload is None:
+                batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
+            elif plan.reader == 'StreamReader':
+                stream = _StreamBatch(plan, payload[0])
+                batches = stream.records()
             else:
-                consume()
+                batches = _event_records(plan, payload)
+            it = _timed_batches(batches, clock)
+            for i, (kind, *fns) in enumerate(plan.steps, 1):
+                if profile:
+                    fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
+                it = _STEPS[kind](it, errors, *fns)
+            for r in it:
+                if r is _HOLD:
+                    yield from _wait(errors)
+                    continue
+                if records is not None:
+                    records.append(r)
+                if keep_results:
+                    results.append(_to_reply(r))
         except GearsError as e:
             # A reader's failure (e.g. a Redis error) is reported as its text.
             errors.append(str(e))
@@ -784,6 +931,8 @@ def _run_execution(token, profile, payload=None, keep_results=True):
         except GearsError as e:
             errors.append(str(e))
             out.append([len(stream.entries), 0, False])
+    if waiter is not None:
+        waiter._set([records, list(errors)])
     return out
 
 
@@ -801,6 +950,7 @@ def _end_session(key):
     for token in [t for t, (_, owner) in _timers.items() if owner == key]:
         del _timers[token]
     _profilers.pop(key, None)
+    _stop_loops(key)
 
 
 def _to_reply(r):

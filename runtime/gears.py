@@ -125,12 +125,12 @@ def _fire_timer(token):
 def call_next(*args):
     """Runs the next command hook, or the hooked command, with these
     arguments (inside a hook only) and returns its reply."""
-    return _gears.call_next([a if isinstance(a, (bytes, bytearray)) else str(a) for a in args])
+    return _gears.call_next([a if isinstance(a, (bytes, bytearray)) else str(a) for a in args], _scope.get())
 
 
 def get_command():
     """The arguments of the command that fired this execution (KeysReader commands= only)."""
-    return _gears.get_command()
+    return _gears.get_command(_scope.get())
 
 
 def override_reply(*args):
@@ -138,7 +138,7 @@ def override_reply(*args):
     commands= only): '+x' replies status x, '-x' error x, as results do."""
     if len(args) != 1:
         raise GearsError('Override reply must get a single argument')
-    _gears.override_reply(_to_reply(args[0]))
+    _gears.override_reply(_to_reply(args[0]), _scope.get())
 
 
 class atomic:

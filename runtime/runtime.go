@@ -18,6 +18,9 @@ var gearsSource string
 //go:embed builder.py
 var builderSource string
 
+//go:embed futures.py
+var futuresSource string
+
 // Host is what the runtime needs from the Redis side.
 type Host interface {
 	Log(level, msg string)
@@ -111,7 +114,7 @@ func load(t *interp.Thread) error {
 		return err
 	}
 	compileOnce.Do(func() {
-		for _, src := range []struct{ name, text string }{{"gears.py", gearsSource}, {"builder.py", builderSource}} {
+		for _, src := range []struct{ name, text string }{{"gears.py", gearsSource}, {"builder.py", builderSource}, {"futures.py", futuresSource}} {
 			code, err := t.Call("_gears_boot", "compile_source", src.text, src.name)
 			if err != nil {
 				compileErr = err

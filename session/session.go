@@ -32,10 +32,11 @@ type Session struct {
 	Shared  bool
 	Globals interp.Object
 
-	refs  Refs
-	kept  atomic.Int32 // things saved with the data besides registrations (keyed time events)
-	mu    sync.Mutex
-	onEnd []func()
+	refs    Refs
+	kept    atomic.Int32 // things saved with the data besides registrations (keyed time events)
+	mu      sync.Mutex
+	onEnd   []func()
+	onClose []func() // before its own interpreter is destroyed
 }
 
 // Keep counts things of the session saved with the data (n = +1 or -1);
@@ -75,6 +76,14 @@ func (s *Session) OnEnd(fn func()) {
 	s.mu.Unlock()
 }
 
+// OnClose runs fn before the session's own interpreter is destroyed (not
+// for a shared one), attached to nothing.
+func (s *Session) OnClose(fn func()) {
+	s.mu.Lock()
+	s.onClose = append(s.onClose, fn)
+	s.mu.Unlock()
+}
+
 // Release drops a reference; the last one ends the session, destroying its
 // interpreter (unless shared) on a thread started by run. It reports whether
 // the session ended.
@@ -84,6 +93,13 @@ func (s *Session) Release(run func(func())) bool {
 	}
 	run(func() {
 		if s.Interp != nil && !s.Shared {
+			s.mu.Lock()
+			before := s.onClose
+			s.onClose = nil
+			s.mu.Unlock()
+			for _, fn := range before {
+				fn()
+			}
 			s.Interp.Close()
 		}
 		s.mu.Lock()

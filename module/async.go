@@ -1,0 +1,133 @@
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"gears/builder"
+	"gears/interp"
+	"gears/session"
+)
+
+// The host side of async records (runtime/futures.py): an execution that
+// waits for futures or coroutines is resumed through the engine once its
+// interpreter says they have all been continued.
+
+// goResume is _gears.resume(sid) (call.c): execution `sid` of the
+// interpreter whose slot this is may go on.
+//
+//export goResume
+func goResume(slot unsafe.Pointer, sid C.longlong) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("resume", r)
+		}
+	}()
+	g.engine.Wake(builder.WaitKey{Interp: slot, SID: int64(sid)})
+}
+
+// async_allowed(): whether the step running on this thread may go async.
+// An execution thread's own execution may; a sync registration's run may
+// only where its command could be blocked (the run continues in the
+// background, and a trigger's client waits for it).
+func hostAsyncAllowed(*interp.Call) (any, error) {
+	ts := C.gears_thread_state()
+	switch {
+	case ts.no_async > 0:
+		return false, nil
+	case ts.sync_depth == 0:
+		return true, nil
+	}
+	return C.gears_may_block_here() == 1, nil
+}
+
+// A coroutine's scope: the client command and the command hook that the
+// execution which started it serves, for override_reply, get_command and
+// call_next on the loop's thread (see runtime/futures.py, _scope).
+type scope struct {
+	cc *commandCall
+	hc *hookCall
+}
+
+var (
+	scopes   sync.Map // id -> scope
+	scopeSeq atomic.Int64
+)
+
+// scope_capture(): an id for this thread's command and hook (0: none).
+func hostScopeCapture(*interp.Call) (any, error) {
+	tid := interp.ThreadID()
+	var s scope
+	if v, ok := commandCalls.Load(tid); ok {
+		s.cc = v.(*commandCall)
+	}
+	if v, ok := hookCalls.Load(tid); ok {
+		s.hc = v.(*hookCall)
+	}
+	if s.cc == nil && s.hc == nil {
+		return int64(0), nil
+	}
+	id := scopeSeq.Add(1)
+	scopes.Store(id, s)
+	return id, nil
+}
+
+func hostScopeRelease(c *interp.Call) (any, error) {
+	id, _ := firstArg(c).(int64)
+	scopes.Delete(id)
+	return nil, nil
+}
+
+// scopeOf is the scope a host function's argument i names, if any.
+func scopeOf(c *interp.Call, i int) (scope, bool) {
+	if i >= len(c.Args) {
+		return scope{}, false
+	}
+	id, _ := c.Args[i].(int64)
+	if id == 0 {
+		return scope{}, false
+	}
+	v, ok := scopes.Load(id)
+	if !ok {
+		return scope{}, false
+	}
+	return v.(scope), true
+}
+
+// loop_started(): the session made an event loop; before its interpreter
+// ends, the loop's coroutines are cancelled so that its thread ends (an
+// interpreter ends only after its threads).
+func hostLoopStarted(c *interp.Call) (any, error) {
+	sess := sessionOf(c)
+	if sess == nil || sess.Shared {
+		return nil, nil // the shared interpreter stops a session's loop in _end_session
+	}
+	sess.OnClose(func() { stopLoops(sess) })
+	return nil, nil
+}
+
+func stopLoops(sess *session.Session) {
+	t, err := sess.Interp.Attach()
+	if err != nil {
+		return
+	}
+	defer t.Detach()
+	if _, err := t.Call("redisgears", "_stop_loops", int64(0)); err != nil {
+		logf("warning", "gears: session "+sess.ID+": stopping its event loop: "+err.Error())
+	}
+}
+
+func registerAsyncHost() {
+	interp.RegisterNative("resume", C.gears_resume, interp.MethO)
+	interp.RegisterNative("in_atomic", C.gears_in_atomic, interp.MethNoArgs)
+	interp.RegisterHost("async_allowed", hostAsyncAllowed)
+	interp.RegisterHost("scope_capture", hostScopeCapture)
+	interp.RegisterHost("scope_release", hostScopeRelease)
+	interp.RegisterHost("loop_started", hostLoopStarted)
+}
