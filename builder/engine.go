@@ -36,7 +36,8 @@ type Engine struct {
 	threads   func(func()) // runs a function on a locked OS thread
 
 	mu     sync.Mutex
-	seq    int64
+	seq    int64 // the next execution id's number
+	regSeq int64 // the next registration id's number (RedisGears counts them apart)
 	byID   map[string]*Execution
 	kept   execList                    // oldest first: RG.DUMPEXECUTIONS
 	class  map[*Registration]*execList // the same per registration (nil: run()s), for eviction
@@ -195,7 +196,7 @@ func (en *Engine) release(dropped []*Execution) {
 	}
 }
 
-// Seq is the number in the last generated id.
+// Seq is the number the next execution id gets.
 func (en *Engine) Seq() int64 {
 	en.mu.Lock()
 	defer en.mu.Unlock()
@@ -206,13 +207,24 @@ func (en *Engine) Seq() int64 {
 // does not move the sequence, which could otherwise be made to overflow.
 const maxSeq = 1 << 53
 
-// RaiseSeq makes later ids continue above n (ids restored after a restart).
+// RaiseSeq makes later execution ids continue from n (a restart's).
 func (en *Engine) RaiseSeq(n int64) {
 	if n > maxSeq {
 		return
 	}
 	en.mu.Lock()
 	en.seq = max(en.seq, n)
+	en.mu.Unlock()
+}
+
+// RaiseRegistrationSeq makes later registration ids continue above id n
+// (ids restored after a restart).
+func (en *Engine) RaiseRegistrationSeq(n int64) {
+	if n > maxSeq {
+		return
+	}
+	en.mu.Lock()
+	en.regSeq = max(en.regSeq, n+1)
 	en.mu.Unlock()
 }
 
@@ -238,37 +250,54 @@ func (en *Engine) ForgetRegistration(r *Registration) {
 	en.release(dropped)
 }
 
-// NextID is a new id for an execution or a registration ("<shard>-<n>").
-func (en *Engine) NextID() string {
+// NextRegistrationID is a new registration id ("<shard>-<n>").
+func (en *Engine) NextRegistrationID() string {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	return en.nextIDLocked()
+	return en.idLocked(&en.regSeq)
 }
 
-func (en *Engine) nextIDLocked() string {
+// SkipID uses up an execution id: RedisGears registers a script's
+// registrations through an execution of its own, and users' tests count
+// the ids that follow.
+func (en *Engine) SkipID() {
+	en.mu.Lock()
 	en.seq++
+	en.mu.Unlock()
+}
+
+func (en *Engine) nextIDLocked() string { return en.idLocked(&en.seq) }
+
+// idLocked formats an id from sequence *n (from 0, as RedisGears) and
+// advances it.
+func (en *Engine) idLocked(n *int64) string {
 	// One allocation: every event's execution gets an id on the main thread.
 	var id strings.Builder
 	id.Grow(len(en.shardID) + 21)
 	id.WriteString(en.shardID)
 	id.WriteByte('-')
-	var n [20]byte
-	id.Write(strconv.AppendInt(n[:0], en.seq, 10))
+	var b [20]byte
+	id.Write(strconv.AppendInt(b[:0], *n, 10))
+	*n++
 	return id.String()
 }
 
-// evictLocked drops the oldest finished executions of r's class (r's own,
-// or run()s for nil) beyond its limit. It stops at the oldest unfinished one:
-// executions finish roughly in order, and each finish evicts again.
+// evictLocked drops the oldest finished executions beyond the limits: r's
+// own beyond MaxExecutionsPerRegistration (for an event's execution), then
+// all of them beyond MaxExecutions, as RedisGears counts them. Each stops at
+// the oldest unfinished one: executions finish roughly in order, and each
+// finish evicts again.
 func (en *Engine) evictLocked(r *Registration) []*Execution {
-	limit := en.maxKept()
-	if r != nil {
-		limit = en.maxPerReg()
-	}
-	cl := en.class[r]
 	var out []*Execution
-	for cl != nil && int64(cl.n) > limit {
-		e := cl.front
+	if r != nil {
+		out = en.trimLocked(en.class[r], en.maxPerReg(), out)
+	}
+	return en.trimLocked(&en.kept, en.maxKept(), out)
+}
+
+func (en *Engine) trimLocked(l *execList, limit int64, out []*Execution) []*Execution {
+	for l != nil && l.front != nil && int64(l.n) > limit {
+		e := l.front
 		if !e.Finished() {
 			break
 		}

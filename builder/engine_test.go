@@ -42,7 +42,8 @@ func TestExecutionRunsAndKeepsOutcome(t *testing.T) {
 		return Outcome{Results: []any{"a", int64(1)}, Errors: []string{"boom"}, Steps: []time.Duration{time.Millisecond}}, nil
 	})
 	e := en.Create(session.New("s", "", nil), 1, []Step{{Type: "reader"}}, "", true)
-	assert.Equal(t, StandaloneShardID+"-1", e.ID)
+	// As RedisGears, execution ids count from 0.
+	assert.Equal(t, StandaloneShardID+"-0", e.ID)
 	assert.Equal(t, Created, e.Status())
 	en.Start(e)
 	wait(t, e)
@@ -274,12 +275,12 @@ func TestEndedSessionCreatesNoExecution(t *testing.T) {
 // overflow into negative ids.
 func TestRaiseSeqIgnoresAbsurdIDs(t *testing.T) {
 	en := newTestEngine(t, 0, 10, nil)
-	en.RaiseSeq(41)
-	en.RaiseSeq(math.MaxInt64)
-	en.RaiseSeq(maxSeq + 1)
-	assert.Equal(t, StandaloneShardID+"-42", en.NextID())
-	en.RaiseSeq(maxSeq)
-	assert.Equal(t, StandaloneShardID+"-9007199254740993", en.NextID())
+	en.RaiseRegistrationSeq(41)
+	en.RaiseRegistrationSeq(math.MaxInt64)
+	en.RaiseRegistrationSeq(maxSeq + 1)
+	assert.Equal(t, StandaloneShardID+"-42", en.NextRegistrationID())
+	en.RaiseRegistrationSeq(maxSeq)
+	assert.Equal(t, StandaloneShardID+"-9007199254740993", en.NextRegistrationID())
 }
 
 // Beyond the queue's limit, events make no execution.

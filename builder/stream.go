@@ -130,6 +130,9 @@ func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Du
 		st.lagSum += lag
 		st.lagRuns++
 	}
+	if st.status == StreamPaused { // paused meanwhile, or by this batch's error
+		return false, 0
+	}
 	if !ok {
 		if r.Stream.Policy == "abort" {
 			st.status = StreamAborted

@@ -20,7 +20,12 @@ static const char *type_names[] = {"empty", "string", "list", "hash", "set", "zs
 
 // With the Redis lock held. Streams report 'unknown' and sets/zsets no
 // value, as RedisGears 1.2 does.
+// Reading a missing key fires a keymiss event: gears' own reads fire no
+// registration (as in RedisGears), or a keymiss registration's read of its
+// key would fire it again.
 static void read_key_locked(RedisModuleCtx *ctx, key_read *k, int read_value) {
+    gears_thread *t = gears_thread_state();
+    t->reading_keys++;
     RedisModuleString *name = rm.CreateString(NULL, k->name, k->name_len);
     RedisModuleKey *key = rm.OpenKey(ctx, name, REDISMODULE_READ);
     k->type = key ? rm.KeyType(key) : REDISMODULE_KEYTYPE_EMPTY;
@@ -41,6 +46,7 @@ static void read_key_locked(RedisModuleCtx *ctx, key_read *k, int read_value) {
     }
     if (key) rm.CloseKey(key);
     rm.FreeString(NULL, name);
+    t->reading_keys--;
 }
 
 static PyObject *decode(const char *p, size_t n) {

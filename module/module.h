@@ -37,6 +37,7 @@ typedef struct {
     int no_async;      // runs under way here that must not go async (call_next's hooks)
     gears_session *calling; // the session whose execute() runs a command on this thread now
     int in_execution;  // running an execution on an execution thread (see gears_hookable)
+    int reading_keys;  // gears reads keys for a reader: the events this fires are not for registrations
 } gears_thread;
 
 RedisModuleString *gears_caller_name(RedisModuleCtx *ctx);

@@ -215,7 +215,7 @@ func restoreSession(saved savedSession, replacing string) error {
 	for _, id := range saved.Registrations {
 		if i := strings.LastIndexByte(id, '-'); i >= 0 {
 			n, _ := strconv.ParseInt(id[i+1:], 10, 64)
-			g.engine.RaiseSeq(n)
+			g.engine.RaiseRegistrationSeq(n)
 		}
 	}
 	sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations, sess: sess}

@@ -228,6 +228,9 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	saveSnapshot()
 	refreshHooks()
 	if C.gears_thread_state().restoring == 0 {
+		if len(regs) > 0 {
+			g.engine.SkipID() // RedisGears' registering execution
+		}
 		replicateSession(sess, regs, oldID)
 		// A new StreamReader reads what its streams hold already. Restored
 		// ones (at load, from the AOF, on a replica) wait for the loading's

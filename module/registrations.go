@@ -40,7 +40,7 @@ func hostRegister(c *interp.Call) (any, error) {
 	if i := len(sr.regs); i < len(sr.restoreIDs) {
 		r.ID = sr.restoreIDs[i]
 	} else {
-		r.ID = g.engine.NextID()
+		r.ID = g.engine.NextRegistrationID()
 	}
 	r.Token, _ = c.Args[0].(int64)
 	r.Reader, _ = c.Args[1].(string)
@@ -306,17 +306,33 @@ func runStream(r *builder.Registration, key string, inline bool) {
 func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, err error) {
 	key := streamKeyOf(payload)
 	ok := err == nil && o.StreamAcked
+	if len(o.Errors) > 0 && strings.HasPrefix(o.Errors[0], "PAUSE") {
+		r.SetStreamPaused(true) // RedisGears' convention: an error "PAUSE..." pauses it
+	}
 	again, retry := r.StreamFinished(key, o.StreamRead, ok, o.StreamLag, streamWaker(r, key))
 	switch {
 	case again:
 		startBatch(r, payload)
 	case retry > 0:
-		time.AfterFunc(retry, func() {
-			if r.StreamRetry(key) {
-				startBatch(r, payload)
-			}
-		})
+		retryStream(r, key, payload, retry)
 	}
+}
+
+// retryStream runs a failed batch again after the retry interval; a replica
+// waits until it is a master again (only masters run registrations).
+func retryStream(r *builder.Registration, key string, payload any, after time.Duration) {
+	time.AfterFunc(after, func() {
+		if r.Removed() {
+			return
+		}
+		if !isMaster() {
+			retryStream(r, key, payload, after)
+			return
+		}
+		if r.StreamRetry(key) {
+			startBatch(r, payload)
+		}
+	})
 }
 
 // streamKeyOf is the stream of a StreamReader batch's payload.

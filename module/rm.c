@@ -100,6 +100,7 @@ RedisModuleString **gears_argv_at(RedisModuleString **argv, int i) { return argv
 
 static int gears_keyspace_event(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key) {
     (void)type;
+    if (gears_thread_state()->reading_keys) return REDISMODULE_OK;
     size_t n;
     const char *k = rm.StringPtrLen(key, &n);
     goKeyspaceEvent(ctx, rm.GetContextFlags(ctx), (char *)event, (int)strlen(event), (char *)k, (int)n,

@@ -780,7 +780,10 @@ class _StreamBatch:
         lag = 0
         if self.entries:
             lag = max(int(_time.time() * 1000) - int(self.entries[0][0].split('-')[0]), 0)
-        done = not errors or self.args.get('onFailedPolicy', 'continue').lower() == 'continue'
+        # An error beginning 'PAUSE' pauses the registration (RedisGears'
+        # convention); its batch is read again when it is unpaused.
+        done = not errors or (self.args.get('onFailedPolicy', 'continue').lower() == 'continue'
+                              and not errors[0].startswith('PAUSE'))
         if self.entries and done:
             ids = [eid for eid, _ in self.entries]
             execute('XACK', self.key, _GROUP, *ids)

@@ -4,9 +4,11 @@ package tests
 // rely on.
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,4 +45,71 @@ func TestRedisGearsRuntimeNames(t *testing.T) {
 	require.Equal(t, []string{"1"}, gbRunStrings(t, c, "GB('PythonReader').run(shardReaderCallback)"))
 	gbPyErr(t, s, "GB('PythonReader', shardReaderCallback).run('*')", "pyreader argument must be a function")
 	gbPyErr(t, s, "GB().register(commands=['xread'])", "Can not hook a command with moveable keys by key prefix")
+}
+
+// A registration's own read of a deleted key fires no keymiss event: a
+// registration on every key that counts events counts each write once.
+func TestReadingAKeyFiresNoEvent(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	requirePyOK(t, c, "GB().filter(lambda x: x['key'] != 'n').foreach(lambda x: execute('incrby', 'n', -1 if x['event'] == 'del' else 1)).register(mode='async_local')")
+	for i := 0; i < 5; i++ {
+		require.NoError(t, c.Set(bg(), "k", "v", 0).Err())
+		require.NoError(t, c.Del(bg(), "k").Err())
+	}
+	// 10 writes, and the 10 increments of n (filtered out).
+	eventually(t, 5*time.Second, func() bool { return regStat(t, regOnly(t, c), "numSuccess") == 20 }, "the 20 events did not run")
+	require.Equal(t, "0", getKey(t, c, "n"))
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, int64(20), regStat(t, regOnly(t, c), "numTriggered"))
+}
+
+// Ids count from 0, executions and registrations apart; registering uses
+// up an execution id, and MaxExecutions bounds every kept execution.
+func TestExecutionIDsAndMaxExecutions(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withModuleArgs("MaxExecutions", "3"))
+	c := s.Client
+	requirePyOK(t, c, "GB().register('*', mode='async_local')")
+	require.Equal(t, shardZero+"-0", regOnly(t, c).ID)
+	ids := func() []string {
+		var out []string
+		for _, e := range gbDumpExecutions(t, c) {
+			out = append(out, e.([]any)[1].(string))
+		}
+		return out
+	}
+	for i := 0; i < 4; i++ {
+		require.NoError(t, c.Set(bg(), "x", i, 0).Err())
+		n := i
+		eventually(t, 5*time.Second, func() bool { return regStat(t, regOnly(t, c), "numSuccess") == int64(n+1) }, "event %d", i)
+	}
+	require.Equal(t, []string{shardZero + "-2", shardZero + "-3", shardZero + "-4"}, ids())
+}
+
+// A StreamReader batch failing with an error that begins "PAUSE" pauses
+// the registration, and its entries are read again once it is unpaused.
+func TestStreamPauseFromItsOwnCode(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	requirePyOK(t, c, py(
+		"def f(x):",
+		"    if execute('get', 'paused') == 'yes':",
+		"        flat_error('PAUSE')",
+		"    execute('incr', 'counter')",
+		"GB('StreamReader').foreach(f).register(prefix='s', mode='sync')",
+	))
+	id := registrationIDs(t, s)[0]
+	status := func() string { return fmt.Sprint(c.Do(bg(), "RG.DUMPREGISTRATIONS").Val()) }
+	require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"a", "1"}}).Err())
+	require.Equal(t, "1", getKey(t, c, "counter"))
+	require.NoError(t, c.Set(bg(), "paused", "yes", 0).Err())
+	require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"a", "2"}}).Err())
+	require.Equal(t, "1", getKey(t, c, "counter"))
+	require.Contains(t, status(), "status PAUSED")
+	require.NoError(t, c.Set(bg(), "paused", "no", 0).Err())
+	exRequireOK(t, c, "RG.UNPAUSEREGISTRATIONS", id)
+	eventually(t, 5*time.Second, func() bool { return getKey(t, c, "counter") == "2" }, "the paused entry was not read again")
 }

@@ -71,7 +71,7 @@ func TestInternalCommandsRefusedFromClients(t *testing.T) {
 	// Ids continue from where they are, not from the id that was sent.
 	res, err := pyexec(admin, "GB('ShardsIDReader').run()", "UNBLOCKING")
 	require.NoError(t, err)
-	require.Equal(t, shardZero+"-1", res)
+	require.Equal(t, shardZero+"-0", res)
 }
 
 // Admin commands of gears: RG.CONFIGSET changes every user's server,
