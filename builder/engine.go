@@ -623,8 +623,7 @@ func (en *Engine) AbortExecution(e *Execution, reason string) {
 	}
 	status, thread, wait := e.status, e.threadID, e.wait
 	if status == Created {
-		e.status = Aborted
-		e.finishLocked()
+		e.abortUnstartedLocked()
 	}
 	e.mu.Unlock()
 	if status == Running && thread != 0 {
@@ -642,6 +641,35 @@ func (en *Engine) AbortExecution(e *Execution, reason string) {
 			en.park.Wake()
 		}
 	}
+}
+
+// abortUnstartedLocked ends e, which has not started, as aborted.
+func (e *Execution) abortUnstartedLocked() {
+	e.status = Aborted
+	e.finishLocked()
+	if e.Registration != nil {
+		e.Registration.CountAborted()
+	}
+}
+
+// AbortUnstarted aborts r's executions that have not started yet (RedisGears
+// does when a stream batch fails, and on RG.PAUSEREGISTRATIONS and
+// RG.UNREGISTER ... abortpending) and returns them.
+func (en *Engine) AbortUnstarted(r *Registration) []*Execution {
+	en.mu.Lock()
+	var out []*Execution
+	if cl := en.class[r]; cl != nil {
+		for e := cl.front; e != nil; e = cl.after(e) {
+			e.mu.Lock()
+			if e.status == Created {
+				e.abortUnstartedLocked()
+				out = append(out, e)
+			}
+			e.mu.Unlock()
+		}
+	}
+	en.mu.Unlock()
+	return out
 }
 
 // interruptOnce interrupts e unless an interrupt of it is under way.

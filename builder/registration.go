@@ -131,7 +131,15 @@ func (r *Registration) Finished(o Outcome, err error, took time.Duration) {
 		r.stats.LastError = o.Errors[0]
 	default:
 		r.stats.Success++
+		r.stats.LastError = "" // as RedisGears: a success clears it
 	}
+}
+
+// CountAborted counts an execution of r aborted before it started.
+func (r *Registration) CountAborted() {
+	r.mu.Lock()
+	r.stats.Aborted++
+	r.mu.Unlock()
 }
 
 // Stats copies the counters.

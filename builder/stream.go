@@ -166,18 +166,19 @@ func (r *Registration) StreamMayRun(key string) bool {
 	return false
 }
 
-// StreamRetry ends a retry wait: key's failed batch may run again.
-func (r *Registration) StreamRetry(key string) bool {
+// StreamRetry ends a retry wait: key's failed batch may run again, and the
+// other streams whose batches were aborted meanwhile go on. It returns the
+// streams to start a batch of (each then marked running).
+func (r *Registration) StreamRetry(key string) []string {
 	st := r.stream()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.status != StreamRetrying {
-		return false
+		return nil
 	}
 	st.status = StreamOK
-	sk := st.key(key)
-	sk.pending = max(sk.pending, 1)
-	return r.readyLocked(st, sk, nil)
+	st.key(key).pending = max(st.key(key).pending, 1)
+	return r.startableLocked(st)
 }
 
 // SetStreamPaused pauses or unpauses; unpausing returns the streams that
@@ -194,10 +195,17 @@ func (r *Registration) SetStreamPaused(paused bool) []string {
 		return nil
 	}
 	st.status = StreamOK
+	for _, sk := range st.keys {
+		sk.pending = max(sk.pending, 1) // entries may have arrived while paused
+	}
+	return r.startableLocked(st)
+}
+
+// startableLocked marks running and returns the streams with entries to read.
+func (r *Registration) startableLocked(st *streamState) []string {
 	var ready []string
 	for k, sk := range st.keys {
-		sk.pending = max(sk.pending, 1) // entries may have arrived while paused
-		if r.readyLocked(st, sk, nil) {
+		if sk.pending > 0 && r.readyLocked(st, sk, nil) {
 			ready = append(ready, k)
 		}
 	}

@@ -114,6 +114,7 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 	sid, aborted := e.Waiting()
 	if r := e.Registration; r != nil {
 		if sid == 0 && r.Reader == "StreamReader" && !r.StreamMayRun(streamKeyOf(e.Payload)) {
+			r.CountAborted() // paused or failed meanwhile
 			return out, nil
 		}
 		start := time.Now()

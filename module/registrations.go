@@ -309,28 +309,47 @@ func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, er
 	if len(o.Errors) > 0 && strings.HasPrefix(o.Errors[0], "PAUSE") {
 		r.SetStreamPaused(true) // RedisGears' convention: an error "PAUSE..." pauses it
 	}
+	if !ok || r.Removed() {
+		// A failed batch stops the registration's other streams until
+		// its retry: their batches not started yet are aborted.
+		defer abortUnstarted(r)
+	}
+	if r.Removed() { // unregistered: the batch under way was the last
+		r.StreamFinished(key, o.StreamRead, false, o.StreamLag, nil)
+		return
+	}
 	again, retry := r.StreamFinished(key, o.StreamRead, ok, o.StreamLag, streamWaker(r, key))
 	switch {
 	case again:
 		startBatch(r, payload)
 	case retry > 0:
-		retryStream(r, key, payload, retry)
+		retryStream(r, key, retry)
+	}
+}
+
+// abortUnstarted aborts r's executions that have not started; a stream's
+// aborted batch leaves its stream free for the next one.
+func abortUnstarted(r *builder.Registration) {
+	for _, e := range g.engine.AbortUnstarted(r) {
+		if r.Reader == "StreamReader" {
+			r.StreamMayRun(streamKeyOf(e.Payload))
+		}
 	}
 }
 
 // retryStream runs a failed batch again after the retry interval; a replica
 // waits until it is a master again (only masters run registrations).
-func retryStream(r *builder.Registration, key string, payload any, after time.Duration) {
+func retryStream(r *builder.Registration, key string, after time.Duration) {
 	time.AfterFunc(after, func() {
 		if r.Removed() {
 			return
 		}
 		if !isMaster() {
-			retryStream(r, key, payload, after)
+			retryStream(r, key, after)
 			return
 		}
-		if r.StreamRetry(key) {
-			startBatch(r, payload)
+		for _, k := range r.StreamRetry(key) {
+			startBatch(r, []any{k})
 		}
 	})
 }
@@ -675,6 +694,11 @@ func cmdUnregister(c Ctx, argv []string) {
 		c.Error("execution is not registered")
 		return
 	}
+	// As RedisGears: abortpending aborts what has not started; a
+	// StreamReader's batches not started are dropped anyway.
+	if len(argv) == 3 && strings.EqualFold(argv[2], "abortpending") || r.Reader == "StreamReader" {
+		abortUnstarted(r)
+	}
 	forget(r)
 	saveSnapshot()
 	if r.Hook != "" {
@@ -963,7 +987,11 @@ func pauseRegistration(c Ctx, argv []string, pause bool) {
 		c.Error(fmt.Sprintf("Reader %s does not support %s", r.Reader, verb))
 		return
 	}
-	for _, key := range r.SetStreamPaused(pause) {
+	ready := r.SetStreamPaused(pause)
+	if pause {
+		abortUnstarted(r)
+	}
+	for _, key := range ready {
 		startBatch(r, []any{key})
 	}
 	c.OK()

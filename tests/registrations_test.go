@@ -458,8 +458,8 @@ func TestRegisterStats(t *testing.T) {
 		"GB().foreach(f).register('k*', mode='sync')",
 	))
 	require.NoError(t, c.Set(bg(), "k1", "good", 0).Err())
-	require.NoError(t, c.Set(bg(), "k2", "bad", 0).Err())
 	require.NoError(t, c.Set(bg(), "k3", "good", 0).Err())
+	require.NoError(t, c.Set(bg(), "k2", "bad", 0).Err())
 	e := regOnly(t, c)
 	require.Equal(t, int64(3), regStat(t, e, "numTriggered"))
 	require.Equal(t, int64(2), regStat(t, e, "numSuccess"))
@@ -473,6 +473,9 @@ func TestRegisterStats(t *testing.T) {
 	require.True(t, ok, "avgRunDurationMS is not a bulk string: %#v", e.Data["avgRunDurationMS"])
 	_, err := strconv.ParseFloat(avg, 64)
 	require.NoError(t, err, "avgRunDurationMS %q", avg)
+	// As in RedisGears, a success clears lastError.
+	require.NoError(t, c.Set(bg(), "k4", "good", 0).Err())
+	require.Nil(t, regOnly(t, c).Data["lastError"])
 
 	// An async_local one counts the same way, when its executions end.
 	requirePyOK(t, c, py(
