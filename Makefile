@@ -40,12 +40,14 @@ unit: go-deps
 integration: deps build
 	$(GO) test -count=1 -timeout 25m ./tests/...
 
-# The RedisGears conformance cases that pass today (see ../shared/conformance).
-CONFORMANCE_CASES ?= cases/config.json cases/runtime.json cases/builder.json cases/readers.json cases/executions.json cases/sessions.json cases/errors.json cases/registrations.json
+# Every RedisGears conformance case of a single Redis and of a replica (see
+# ../shared/conformance); the cluster cases wait for cluster support.
+CONFORMANCE_CASES ?= cases/
+CONFORMANCE_TOPOLOGY ?= standalone,replica
 # CONFORMANCE_ARGS adds module arguments, e.g. "IsolationMode shared".
 CONFORMANCE_ARGS ?=
 conformance: deps build
-	cd $(SHARED)/conformance && $(GO) run ./cmd/rgconform -module "$(abspath $(SO))" -module-args "$(CONFORMANCE_ARGS)" $(CONFORMANCE_CASES)
+	cd $(SHARED)/conformance && $(GO) run ./cmd/rgconform -module "$(abspath $(SO))" -module-args "$(CONFORMANCE_ARGS)" -topology $(CONFORMANCE_TOPOLOGY) $(CONFORMANCE_CASES)
 
 deps: redis go-deps
 

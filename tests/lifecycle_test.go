@@ -27,7 +27,8 @@ func TestProfileOfJustUnregisteredSession(t *testing.T) {
 	cmds, err := c.Pipelined(bg(), func(p redis.Pipeliner) error {
 		for i := 1; i <= rounds; i++ {
 			p.Do(bg(), "RG.PYEXECUTE", "GB().register('x:*', mode='sync')", "ID", fmt.Sprintf("s%d", i))
-			p.Do(bg(), "RG.UNREGISTER", fmt.Sprintf("%s-%d", shardZero, i-1)) // registration ids count from 0
+			// Each script's registering plan takes an id, then its registration.
+			p.Do(bg(), "RG.UNREGISTER", fmt.Sprintf("%s-%d", shardZero, 2*i-1))
 			p.Do(bg(), "RG.PYPROFILE", "RESET", fmt.Sprintf("s%d", i))
 		}
 		return nil
