@@ -28,14 +28,17 @@ func hostRegister(c *interp.Call) (any, error) {
 	if sess == nil && sharedInterp != nil {
 		return nil, noSession("register()")
 	}
-	v, ok := scripts.Load(sess)
-	if sess == nil || !ok {
+	if sess == nil {
 		return nil, errors.New("register() can only be called by the script of RG.PYEXECUTE")
 	}
-	sr := v.(*scriptRun)
 	if len(c.Args) < 6 {
 		return nil, errors.New("register() is not available here")
 	}
+	v, ok := scripts.Load(sess)
+	if !ok {
+		return registerLive(sess, c)
+	}
+	sr := v.(*scriptRun)
 	r := &builder.Registration{Session: sess}
 	if i := len(sr.regs); i < len(sr.restoreIDs) {
 		r.ID = sr.restoreIDs[i]
@@ -48,6 +51,45 @@ func hostRegister(c *interp.Call) (any, error) {
 		}
 		r.ID = g.engine.NextRegistrationID()
 	}
+	readRegistration(r, c)
+	for _, other := range sr.regs {
+		if r.Trigger != "" && other.Trigger == r.Trigger {
+			return nil, errors.New("trigger already registered in this session")
+		}
+	}
+	sr.regs = append(sr.regs, r)
+	return r.ID, nil
+}
+
+// registerLive is register() from a session's running code (a step, a
+// time event, a thread): the registration joins its session now. It lives
+// until a restart: gears saves a session as its script, which does not make
+// it (RedisGears 1.2 serialized it), and replicas get the script too.
+func registerLive(sess *session.Session, c *interp.Call) (any, error) {
+	r := &builder.Registration{Session: sess, ID: g.engine.NextRegistrationID()}
+	readRegistration(r, c)
+	if !sess.Acquire() {
+		return nil, errSessionEnded
+	}
+	r.OnRelease = unregistered(r)
+	if err := g.regs.Add([]*builder.Registration{r}, nil); err != nil {
+		sess.Release(g.threads.Go)
+		return nil, err
+	}
+	logf("warning", "gears: registration "+r.ID+" of session "+sess.ID+" was made by running code, not by its script: "+
+		"it is not saved with the data nor sent to replicas, and ends at a restart")
+	if r.Hook != "" {
+		refreshHooks()
+	}
+	if r.Reader == "StreamReader" {
+		startStreams(r)
+	}
+	return r.ID, nil
+}
+
+// readRegistration fills r from register()'s arguments (runtime/builder.py
+// has checked them).
+func readRegistration(r *builder.Registration, c *interp.Call) {
 	r.Token, _ = c.Args[0].(int64)
 	r.Reader, _ = c.Args[1].(string)
 	r.Mode, _ = c.Args[2].(string)
@@ -72,13 +114,6 @@ func hostRegister(c *interp.Call) (any, error) {
 			Trim:          args["trimStream"] == true,
 		}
 	}
-	for _, other := range sr.regs {
-		if r.Trigger != "" && other.Trigger == r.Trigger {
-			return nil, errors.New("trigger already registered in this session")
-		}
-	}
-	sr.regs = append(sr.regs, r)
-	return r.ID, nil
 }
 
 func int64Of(v any) int64   { n, _ := v.(int64); return n }

@@ -114,3 +114,19 @@ func TestStreamPauseFromItsOwnCode(t *testing.T) {
 	exRequireOK(t, c, "RG.UNPAUSEREGISTRATIONS", id)
 	eventually(t, 5*time.Second, func() bool { return getKey(t, c, "counter") == "2" }, "the paused entry was not read again")
 }
+
+// register() inside a step joins the session at once (it lives until a
+// restart: the session is saved as its script).
+func TestRegisterInsideAStep(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	requirePyOK(t, c, "GB('CommandReader').foreach(lambda x: GB('CommandReader').map(lambda x: '+OK').register(trigger=x[1], mode='sync')).map(lambda x: '+OK').register(trigger='test', mode='sync')", "ID", "test")
+	regRequireTrigger(t, c, []any{"OK"}, "test", "test1")
+	regRequireTrigger(t, c, []any{"OK"}, "test1")
+	sessions := c.Do(bg(), "RG.PYDUMPSESSIONS").Val().([]any)
+	require.Len(t, sessions[0].([]any)[len(sessions[0].([]any))-1], 2)
+	_, err := c.Do(bg(), "RG.TRIGGER", "test", "test1").Result()
+	require.ErrorContains(t, err, "trigger already registered")
+	s.WaitLog(t, "is not saved with the data nor sent to replicas", 5*time.Second)
+}
