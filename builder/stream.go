@@ -42,6 +42,12 @@ type streamKey struct {
 	// after a restart, on promotion) is read to the end in batches of any
 	// size, not left waiting for a full batch.
 	catchUp bool
+	// fresh: the next batch reads only the entries read before and never
+	// acknowledged (a failed batch's), as RedisGears does first whenever it
+	// begins reading a stream (first event, registration, restart,
+	// promotion, retry, unpause): it runs whatever the batch size.
+	fresh      bool
+	pendingRun bool // the batch under way is such a batch
 }
 
 func (r *Registration) stream() *streamState {
@@ -56,7 +62,7 @@ func (r *Registration) stream() *streamState {
 func (st *streamState) key(k string) *streamKey {
 	sk := st.keys[k]
 	if sk == nil {
-		sk = &streamKey{}
+		sk = &streamKey{fresh: true}
 		st.keys[k] = sk
 	}
 	return sk
@@ -84,14 +90,16 @@ func (r *Registration) StreamCatchUp(key string, n int, wake func()) bool {
 	sk := st.key(key)
 	sk.pending = max(sk.pending, n)
 	sk.catchUp = sk.pending > 0
+	sk.fresh = true
 	return r.readyLocked(st, sk, wake)
 }
 
 func (r *Registration) readyLocked(st *streamState, sk *streamKey, wake func()) bool {
-	if st.status != StreamOK || sk.running || sk.pending == 0 {
+	if st.status != StreamOK || sk.running || (sk.pending == 0 && !sk.fresh) {
 		return false
 	}
-	if sk.pending >= r.Stream.Batch || sk.catchUp {
+	if sk.pending >= r.Stream.Batch || sk.catchUp || sk.fresh {
+		sk.pendingRun, sk.fresh = sk.fresh, false
 		if sk.timer != nil {
 			sk.timer.Stop()
 			sk.timer = nil
@@ -125,6 +133,8 @@ func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Du
 	defer st.mu.Unlock()
 	sk := st.key(key)
 	sk.running = false
+	pendingRun := sk.pendingRun
+	sk.pendingRun = false
 	if read > 0 {
 		st.lastLag = lag
 		st.lagSum += lag
@@ -141,9 +151,11 @@ func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Du
 		st.status = StreamRetrying
 		return false, max(r.Stream.RetryInterval, 10*time.Millisecond)
 	}
-	if read == 0 {
+	switch {
+	case pendingRun: // it read entries of earlier batches, not new ones
+	case read == 0:
 		sk.pending = 0 // nothing was left, whatever events told
-	} else {
+	default:
 		sk.pending = max(sk.pending-read, 0)
 	}
 	if sk.pending == 0 {
@@ -154,16 +166,23 @@ func (r *Registration) StreamFinished(key string, read int, ok bool, lag time.Du
 
 // StreamMayRun is asked when a queued batch of key is about to run: false
 // (and the batch is given up) when the registration was paused or aborted
-// meanwhile.
-func (r *Registration) StreamMayRun(key string) bool {
+// meanwhile. pendingOnly says the batch reads only what earlier batches
+// read and did not acknowledge; a batch run inline (a sync registration's,
+// inside the XADD) reads those and new entries at once instead.
+func (r *Registration) StreamMayRun(key string, inline bool) (ok, pendingOnly bool) {
 	st := r.stream()
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	sk := st.key(key)
 	if st.status == StreamOK {
-		return true
+		if inline {
+			sk.pendingRun = false
+		}
+		return true, sk.pendingRun
 	}
-	st.key(key).running = false
-	return false
+	sk.running = false
+	sk.fresh = sk.fresh || sk.pendingRun // its turn comes again
+	return false, false
 }
 
 // StreamRetry ends a retry wait: key's failed batch may run again, and the
@@ -177,7 +196,9 @@ func (r *Registration) StreamRetry(key string) []string {
 		return nil
 	}
 	st.status = StreamOK
-	st.key(key).pending = max(st.key(key).pending, 1)
+	for _, sk := range st.keys {
+		sk.fresh = true // read again what failed
+	}
 	return r.startableLocked(st)
 }
 
@@ -196,7 +217,7 @@ func (r *Registration) SetStreamPaused(paused bool) []string {
 	}
 	st.status = StreamOK
 	for _, sk := range st.keys {
-		sk.pending = max(sk.pending, 1) // entries may have arrived while paused
+		sk.fresh = true // entries may have arrived, or failed, while paused
 	}
 	return r.startableLocked(st)
 }
@@ -205,7 +226,7 @@ func (r *Registration) SetStreamPaused(paused bool) []string {
 func (r *Registration) startableLocked(st *streamState) []string {
 	var ready []string
 	for k, sk := range st.keys {
-		if sk.pending > 0 && r.readyLocked(st, sk, nil) {
+		if r.readyLocked(st, sk, nil) {
 			ready = append(ready, k)
 		}
 	}

@@ -112,10 +112,16 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 		}
 	}()
 	sid, aborted := e.Waiting()
+	payload := e.Payload
 	if r := e.Registration; r != nil {
-		if sid == 0 && r.Reader == "StreamReader" && !r.StreamMayRun(streamKeyOf(e.Payload)) {
-			r.CountAborted() // paused or failed meanwhile
-			return out, nil
+		if sid == 0 && r.Reader == "StreamReader" {
+			key := streamKeyOf(payload)
+			ok, pendingOnly := r.StreamMayRun(key, false)
+			if !ok {
+				r.CountAborted() // paused or failed meanwhile
+				return out, nil
+			}
+			payload = []any{key, pendingOnly}
 		}
 		start := time.Now()
 		defer func() {
@@ -176,7 +182,7 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 		case sid != 0:
 			v, err = t.Call("redisgears", "_resume", sid, aborted)
 		case e.Registration != nil:
-			out, err = callEvent(t, e.Registration, e.Payload)
+			out, err = callEvent(t, e.Registration, payload)
 			return err
 		default:
 			v, err = t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())

@@ -339,7 +339,9 @@ func runStream(r *builder.Registration, key string, inline bool) {
 		startBatch(r, payload)
 		return
 	}
-	runSync(r, payload)
+	if ok, pendingOnly := r.StreamMayRun(key, true); ok {
+		runSync(r, []any{key, pendingOnly})
+	}
 }
 
 // streamBatchDone decides what follows a batch of a StreamReader
@@ -373,7 +375,7 @@ func streamBatchDone(r *builder.Registration, payload any, o builder.Outcome, er
 func abortUnstarted(r *builder.Registration) {
 	for _, e := range g.engine.AbortUnstarted(r) {
 		if r.Reader == "StreamReader" {
-			r.StreamMayRun(streamKeyOf(e.Payload))
+			r.StreamMayRun(streamKeyOf(e.Payload), false) //nolint:errcheck // frees the stream for its next batch
 		}
 	}
 }

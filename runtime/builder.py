@@ -747,11 +747,11 @@ class _StreamBatch:
     consumer group: first entries read before but never acknowledged (a
     failed batch being retried), else new ones."""
 
-    def __init__(self, plan, key):
+    def __init__(self, plan, key, pending_only):
         self.key = key
         self.args = plan.kwargs
         self.entries = []
-        for start in ('0', '>'):
+        for start in ('0',) if pending_only else ('0', '>'):
             self.entries = self._read(start)
             if self.entries:
                 break
@@ -901,7 +901,7 @@ def _execution(plan, profile, payload, keep_results, errors):
             if payload is None:
                 batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
             elif plan.reader == 'StreamReader':
-                stream = _StreamBatch(plan, payload[0])
+                stream = _StreamBatch(plan, payload[0], len(payload) > 1 and payload[1])
                 batches = stream.records()
             else:
                 batches = _event_records(plan, payload)

@@ -130,3 +130,32 @@ func TestRegisterInsideAStep(t *testing.T) {
 	require.ErrorContains(t, err, "trigger already registered")
 	s.WaitLog(t, "is not saved with the data nor sent to replicas", 5*time.Second)
 }
+
+// A StreamReader begins each stream by reading what earlier batches left
+// unacknowledged, as RedisGears does; with trimming off, an upgraded
+// registration does not read the same entries again and again.
+func TestStreamUntrimmedUpgradeDoesNotLoop(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	script := "GB('StreamReader').foreach(lambda x: execute('incr', 'x')).register(batch=2, onFailedPolicy='retry', trimStream=False)"
+	requirePyOK(t, c, script, "ID", "test")
+	stat := func(name string) int64 { return regDataOf(t, c)[0][name].(int64) }
+	for i := 0; i < 2; i++ {
+		require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"foo", "bar"}}).Err())
+	}
+	// The first entry starts a batch of what was pending (nothing), the
+	// second completes a batch of two.
+	eventually(t, 5*time.Second, func() bool { return stat("numSuccess") == 2 }, "the batches did not run")
+	require.Equal(t, "2", getKey(t, c, "x"))
+	requirePyOK(t, c, script, "ID", "test", "UPGRADE")
+	time.Sleep(time.Second)
+	require.LessOrEqual(t, stat("numTriggered"), int64(2))
+	for i := 0; i < 2; i++ {
+		require.NoError(t, c.XAdd(bg(), &redis.XAddArgs{Stream: "s", Values: []any{"foo", "bar"}}).Err())
+	}
+	eventually(t, 5*time.Second, func() bool { return getKey(t, c, "x") == "4" }, "the new entries were not read")
+	time.Sleep(500 * time.Millisecond)
+	require.Equal(t, int64(3), stat("numTriggered"))
+	require.Equal(t, "4", getKey(t, c, "x"))
+}
