@@ -101,7 +101,7 @@ class _AsyncRecord:
     """What gearsFuture() returns: once the callback has returned it, any
     thread continues the record with continueRun(value) or fails it with
     continueFailed(error)."""
-    __slots__ = ('_aio', 'frame', 'outer', '_slot', '_state')
+    __slots__ = ('_aio', 'frame', 'outer', '_slot', '_state', '_tid', '_early')
 
     _MADE, _RETURNED, _USED = 0, 1, 2
 
@@ -111,11 +111,17 @@ class _AsyncRecord:
         self.outer = outer  # a record made by a callback further out on this thread
         self._slot = None
         self._state = self._MADE
+        self._tid = _get_ident()  # the thread of the callback that made it
+        self._early = None  # (value, error) given by another thread before the callback returned
 
     def _returned(self, record):
         self.frame = self.outer = None
-        slot = _Slot(False, None, record)
         with self._aio.lock:
+            if self._early is not None:  # continued already: ready now
+                self._state = self._USED
+                value, error = self._early
+                return _Slot(True, value, record, error)
+            slot = _Slot(False, None, record)
             self._slot = slot
             self._state = self._RETURNED
             self._aio.outstanding += 1
@@ -147,10 +153,15 @@ class _AsyncRecord:
     def _continue(self, value, error):
         aio = self._aio
         with aio.lock:
-            if self._state == self._USED:
+            if self._state == self._USED or self._early is not None:
                 raise GearsError('Can not continue with the same future twice')
             if self._state == self._MADE:
-                raise GearsError('Can not handle future untill it returned from the callback')
+                if _get_ident() == self._tid:
+                    raise GearsError('Can not handle future untill it returned from the callback')
+                # Another thread was quicker than the callback's return: the
+                # record continues with this as soon as the callback returns.
+                self._early = (value, error)
+                return
             self._state = self._USED
             slot, self._slot = self._slot, None
             slot.value, slot.error = value, error

@@ -217,6 +217,23 @@ func TestAsyncGearsFutureErrors(t *testing.T) {
 	regRequireTrigger(t, c, []any{"Can not continue with the same future twice"}, "again")
 }
 
+// Another thread may continue a future before its callback has returned
+// it: the record goes on with that value once it has.
+func TestAsyncFutureContinuedBeforeReturn(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	require.Equal(t, []string{"early"}, gbRunStrings(t, s.Client, py(
+		"import threading, time",
+		"def f(r):",
+		"    fut = gearsFuture()",
+		"    th = threading.Thread(target=lambda: fut.continueRun('early'))",
+		"    th.start()",
+		"    th.join()",
+		"    return fut",
+		"GB('ShardsIDReader').map(f).run()",
+	)))
+}
+
 // await GB().run() inside a coroutine gives [results, errors].
 func TestAsyncAwaitRun(t *testing.T) {
 	t.Parallel()
