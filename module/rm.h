@@ -137,6 +137,7 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(int, InfoAddFieldCString, (RedisModuleInfoCtx *, const char *, const char *))            \
     X(RedisModuleString *, GetCurrentUserName, (RedisModuleCtx *))                             \
     X(RedisModuleString *, GetClientUserNameById, (RedisModuleCtx *, uint64_t))                \
+    X(void, LogIOError, (RedisModuleIO *, const char *, const char *, ...))                    \
     X(RedisModuleUser *, GetModuleUserFromUserName, (RedisModuleString *))                     \
     X(int, ACLCheckCommandPermissions, (RedisModuleUser *, RedisModuleString **, int))         \
     X(int, FreeModuleUser, (RedisModuleUser *))                                                \

@@ -1,6 +1,6 @@
 // Time events with a key name (registerTE(..., keyName)): a key of module
-// type gears_te1 holds the period, so the event is saved with the data and
-// deleting the key stops it. The key's free callback may run on any thread
+// type rg_timeev (RedisGears' name, which TYPE shows) holds the period, so the
+// event is saved with the data and deleting the key stops it. The key's free callback may run on any thread
 // (lazyfree), and its RDB callbacks in the fork child: all C.
 #include <string.h>
 #include "module.h"
@@ -11,6 +11,11 @@ typedef struct {
 } gears_te;
 
 static RedisModuleType *te_type;
+static RedisModuleType *te_legacy_type; // gears_te1: the name earlier gears versions saved
+
+// rg_timeev's encoding version: above RedisGears 1.x's (1 and 2), whose keys
+// hold a pickled Python 3.7 callback gears cannot load.
+#define TE_ENCVER 100
 
 // Timer ids own a slot while they run; a key's free cancels its timer only if
 // that timer still owns the slot (ids are never reused for a slot's owner).
@@ -49,13 +54,23 @@ static void te_free(void *value) {
 
 static void te_rdb_save(RedisModuleIO *io, void *value) { rm.SaveSigned(io, ((gears_te *)value)->period); }
 
-static void *te_rdb_load(RedisModuleIO *io, int encver) {
-    if (encver != 1) return NULL;
+static void *te_load(RedisModuleIO *io) {
     gears_te *te = rm.Alloc(sizeof *te);
     te->period = rm.LoadSigned(io);
     te->timer = 0; // the session's restore attaches a timer again
     return te;
 }
+
+static void *te_rdb_load(RedisModuleIO *io, int encver) {
+    if (encver != TE_ENCVER) {
+        rm.LogIOError(io, "warning", "a RedisGears 1.x time event (rg_timeev version %d) cannot be loaded by gears",
+                      encver);
+        return NULL;
+    }
+    return te_load(io);
+}
+
+static void *te_legacy_rdb_load(RedisModuleIO *io, int encver) { return encver == 1 ? te_load(io) : NULL; }
 
 // Restoring the session recreates the key; nothing to write.
 static void te_aof_rewrite(RedisModuleIO *io, RedisModuleString *key, void *value) {
@@ -71,8 +86,10 @@ int gears_create_te_type(RedisModuleCtx *ctx) {
     tm.rdb_save = te_rdb_save;
     tm.aof_rewrite = te_aof_rewrite;
     tm.free = te_free;
-    te_type = rm.CreateDataType(ctx, "gears_te1", 1, &tm);
-    return te_type ? REDISMODULE_OK : REDISMODULE_ERR;
+    te_type = rm.CreateDataType(ctx, "rg_timeev", TE_ENCVER, &tm);
+    tm.rdb_load = te_legacy_rdb_load;
+    te_legacy_type = rm.CreateDataType(ctx, "gears_te1", 1, &tm);
+    return te_type && te_legacy_type ? REDISMODULE_OK : REDISMODULE_ERR;
 }
 
 // With the Redis lock held: creates key name holding a time event run by
@@ -87,7 +104,7 @@ int gears_te_create(const char *name, size_t len, int64_t period, int64_t timer,
         te->period = period;
         te->timer = timer;
         rc = rm.ModuleTypeSetValue(key, te_type, te) == REDISMODULE_OK;
-    } else if (attach && rm.ModuleTypeGetType(key) == te_type) {
+    } else if (attach && (rm.ModuleTypeGetType(key) == te_type || rm.ModuleTypeGetType(key) == te_legacy_type)) {
         gears_te *te = rm.ModuleTypeGetValue(key);
         te_cancel(te->timer);
         te->timer = timer;

@@ -192,7 +192,7 @@ func TestKeyedTimeEventSurvivesRestartAndStopsWithItsKey(t *testing.T) {
 		"execute('set', 'second', str(registerTE(1, tick, 'timeEvent')))"))
 	assert.Equal(t, []any{"True", "False"}, s.Client.MGet(bg(), "first", "second").Val(), "a taken key name is refused")
 	eventually(t, 5*time.Second, func() bool { return s.Client.Get(bg(), "ticks").Val() >= "1" })
-	assert.Equal(t, "gears_te1", s.Client.Type(bg(), "timeEvent").Val())
+	assert.Equal(t, "rg_timeev", s.Client.Type(bg(), "timeEvent").Val()) // RedisGears' type name
 	require.NoError(t, s.Client.Save(bg()).Err())
 	s.Shutdown(t)
 
