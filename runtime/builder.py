@@ -867,7 +867,7 @@ def _resume(sid, abort):
     """Continues suspended execution `sid`; with abort, ends it as aborted."""
     driver, errors, profile = _suspended.pop(sid)
     if abort:
-        _aio_states[id(errors)].aborted = True
+        _aio_states[id(errors)].abort()
         try:
             driver.throw(GearsForceStopped())
         except StopIteration as done:

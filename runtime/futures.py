@@ -43,7 +43,7 @@ _sids = _itertools.count(1)
 class _Aio:
     """An execution's async records: how many are outstanding, and whether
     the execution waits for them (suspended under id `sid`)."""
-    __slots__ = ('lock', 'outstanding', 'waiting', 'sid', 'aborted')
+    __slots__ = ('lock', 'outstanding', 'waiting', 'sid', 'aborted', 'tasks')
 
     def __init__(self):
         self.lock = _thread.allocate_lock()
@@ -51,6 +51,15 @@ class _Aio:
         self.waiting = False
         self.sid = 0
         self.aborted = False
+        self.tasks = set()  # the coroutines' tasks running for its records
+
+    def abort(self):
+        """The execution was aborted: its coroutines are cancelled."""
+        with self.lock:
+            self.aborted = True
+            tasks, self.tasks = self.tasks, set()
+        for task in tasks:
+            task.get_loop().call_soon_threadsafe(task.cancel)
 
 
 def _aio(errors):
@@ -475,6 +484,14 @@ def runCoroutine(cr, f=None, delay=0, s=None):
 
     async def run():
         _scope.set(scope)
+        aio = f._aio if type(f) is _AsyncRecord else None
+        if aio is not None:
+            task = _asyncio().current_task()
+            with aio.lock:
+                if aio.aborted:
+                    cr.close()
+                    return
+                aio.tasks.add(task)
         try:
             try:
                 if delay:
@@ -495,6 +512,9 @@ def runCoroutine(cr, f=None, delay=0, s=None):
                 except Exception as e1:
                     log(str(e1), level='warning')
         finally:
+            if aio is not None:
+                with aio.lock:
+                    aio.tasks.discard(task)
             if scope:
                 _gears.scope_release(scope)
 

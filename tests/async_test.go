@@ -301,8 +301,8 @@ func TestAsyncSyncRegistrationGoesAsync(t *testing.T) {
 }
 
 // An execution waiting for a coroutine can be aborted (it ends done, with
-// the abort as its error) and its registration unregistered meanwhile; the
-// coroutine's late end harms nothing.
+// the abort as its error, and its coroutine is cancelled) and its
+// registration unregistered meanwhile.
 func TestAsyncAbortAndUnregisterWhileWaiting(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
@@ -311,6 +311,7 @@ func TestAsyncAbortAndUnregisterWhileWaiting(t *testing.T) {
 		"import asyncio",
 		"async def slow(r):",
 		"    await asyncio.sleep(1)",
+		"    execute('SET', 'late', '1')",
 		"    return r",
 		"GB('ShardsIDReader').map(slow).run()",
 	))
@@ -329,7 +330,8 @@ func TestAsyncAbortAndUnregisterWhileWaiting(t *testing.T) {
 	))
 	regRequireTrigger(t, c, []any{"['drop']"}, "drop")
 	require.Empty(t, regDump(t, c))
-	time.Sleep(1200 * time.Millisecond) // the aborted coroutine ends now
+	time.Sleep(1200 * time.Millisecond) // the aborted coroutine would have gone on by now
+	requireNoKey(t, c, "late")          // it was cancelled with its execution
 	requireAlive(t, s)
 }
 
