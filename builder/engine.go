@@ -48,8 +48,13 @@ type Engine struct {
 	idle   int                         // workers parked and not yet woken
 	park   *session.Parking            // where idle workers wait
 	waits  map[WaitKey]*Execution      // waiting for async records
-	early  map[WaitKey]struct{}        // woken before their wait was recorded
+	early  map[any][]int64             // per interpreter, ids woken before their wait was recorded
 }
+
+// maxEarly bounds the early wakes kept per interpreter: a real one is taken
+// microseconds after it comes, but Python code can call resume() with any
+// number.
+const maxEarly = 256
 
 // NewEngine starts workers execution threads (ExecutionThreads) on threads
 // started by spawn. Finished executions are kept up to maxKept (run()s) and
@@ -62,7 +67,7 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 		kept:  execList{which: keptList},
 		class: map[*Registration]*execList{},
 		waits: map[WaitKey]*Execution{},
-		early: map[WaitKey]struct{}{},
+		early: map[any][]int64{},
 	}
 	en.park = session.NewParking()
 	for range workers {
@@ -453,15 +458,17 @@ func (en *Engine) finished(e *Execution) {
 // its interpreter; Wake queues it again. It stays running (and listed in
 // en.run, where Watch finds it) without holding a thread.
 func (en *Engine) suspend(e *Execution, sid int64) {
-	key := WaitKey{Interp: e.Session.Interp.Slot(), SID: sid}
+	key := WaitKey{SID: sid}
+	if e.Session.Interp != nil {
+		key.Interp = e.Session.Interp.Slot()
+	}
 	e.mu.Lock()
 	e.threadID = 0
 	e.wait = &key
 	abort := e.abort
 	e.mu.Unlock()
 	en.mu.Lock()
-	_, woken := en.early[key]
-	delete(en.early, key)
+	woken := en.takeEarlyLocked(key)
 	wake := false
 	if woken || abort {
 		wake = en.queueLocked(e)
@@ -472,6 +479,23 @@ func (en *Engine) suspend(e *Execution, sid int64) {
 	if wake {
 		en.park.Wake()
 	}
+}
+
+// takeEarlyLocked reports (and forgets) whether key was woken early.
+func (en *Engine) takeEarlyLocked(key WaitKey) bool {
+	ids := en.early[key.Interp]
+	for i, sid := range ids {
+		if sid == key.SID {
+			ids = append(ids[:i], ids[i+1:]...)
+			if len(ids) == 0 {
+				delete(en.early, key.Interp)
+			} else {
+				en.early[key.Interp] = ids
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // Wake resumes the execution waiting under key: its async records have
@@ -485,7 +509,11 @@ func (en *Engine) Wake(key WaitKey) {
 		delete(en.waits, key)
 		wake = en.queueLocked(e)
 	} else {
-		en.early[key] = struct{}{}
+		ids := en.early[key.Interp]
+		if len(ids) >= maxEarly {
+			ids = ids[1:]
+		}
+		en.early[key.Interp] = append(ids, key.SID)
 	}
 	en.mu.Unlock()
 	if wake {

@@ -299,3 +299,44 @@ func TestEventsBeyondTheQueueLimitAreRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrQueueFull)
 	assert.Equal(t, 3, en.Queued())
 }
+
+// An execution that waits for async records holds no thread, stays
+// running, and goes on when woken: also when the wake comes first.
+func TestWaitingExecutionResumes(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		var en *Engine
+		runs := 0
+		en = newTestEngine(t, 1, 10, func(e *Execution) (Outcome, error) {
+			runs++
+			if sid, _ := e.Waiting(); sid == 0 {
+				if early {
+					en.Wake(WaitKey{SID: 7}) // before the engine knows it waits
+				}
+				return Outcome{Suspended: 7}, nil
+			}
+			return Outcome{Results: []any{"done"}}, nil
+		})
+		e := en.Create(session.New("s", "", nil), 1, nil, "", true)
+		en.Start(e)
+		if !early {
+			time.Sleep(50 * time.Millisecond)
+			assert.Equal(t, Running, e.Status())
+			assert.False(t, e.Finished())
+			en.Wake(WaitKey{SID: 7})
+		}
+		wait(t, e)
+		assert.Equal(t, 2, runs)
+		assert.Equal(t, []any{"done"}, e.Snapshot().Results)
+	}
+}
+
+// Wakes of ids nobody waits for are kept only up to a bound.
+func TestEarlyWakesAreBounded(t *testing.T) {
+	en := newTestEngine(t, 0, 10, nil)
+	for i := int64(1); i <= 10*maxEarly; i++ {
+		en.Wake(WaitKey{SID: i})
+	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	assert.Len(t, en.early[nil], maxEarly)
+}

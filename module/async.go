@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -60,6 +61,13 @@ var (
 	scopeSeq atomic.Int64
 )
 
+// maxScopes bounds the scopes alive at once (each is a coroutine of an
+// execution that serves a command or hook): Python code can capture without
+// releasing.
+const maxScopes = 100_000
+
+var liveScopes atomic.Int64
+
 // scope_capture(): an id for this thread's command and hook (0: none).
 func hostScopeCapture(*interp.Call) (any, error) {
 	tid := interp.ThreadID()
@@ -73,6 +81,10 @@ func hostScopeCapture(*interp.Call) (any, error) {
 	if s.cc == nil && s.hc == nil {
 		return int64(0), nil
 	}
+	if liveScopes.Add(1) > maxScopes {
+		liveScopes.Add(-1)
+		return nil, errors.New("too many coroutines serve commands or hooks now")
+	}
 	id := scopeSeq.Add(1)
 	scopes.Store(id, s)
 	return id, nil
@@ -80,7 +92,9 @@ func hostScopeCapture(*interp.Call) (any, error) {
 
 func hostScopeRelease(c *interp.Call) (any, error) {
 	id, _ := firstArg(c).(int64)
-	scopes.Delete(id)
+	if _, ok := scopes.LoadAndDelete(id); ok {
+		liveScopes.Add(-1)
+	}
 	return nil, nil
 }
 
@@ -108,9 +122,16 @@ func hostLoopStarted(c *interp.Call) (any, error) {
 	if sess == nil || sess.Shared {
 		return nil, nil // the shared interpreter stops a session's loop in _end_session
 	}
-	sess.OnClose(func() { stopLoops(sess) })
+	if _, hooked := loopSessions.LoadOrStore(sess, true); !hooked { // once, however often it is called
+		sess.OnClose(func() {
+			stopLoops(sess)
+			loopSessions.Delete(sess)
+		})
+	}
 	return nil, nil
 }
+
+var loopSessions sync.Map // *session.Session -> true: its end stops its loop
 
 func stopLoops(sess *session.Session) {
 	t, err := sess.Interp.Attach()
