@@ -1,0 +1,280 @@
+// Keyspace events: which registrations an event fires, sync runs inline
+// (and their adoption when they go async), and the Python call of one event.
+
+package main
+
+/*
+#include "module.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"gears/builder"
+	"gears/interp"
+)
+
+var (
+	errTooDeep = fmt.Errorf("event dropped: registrations triggered by each other's writes nested %d deep", maxEventDepth)
+	// Events that ran nothing, for the watchdog's log line.
+	droppedDeep, droppedQueue atomic.Int64
+)
+
+// refuse records an event of r that runs nothing, and why.
+func refuse(r *builder.Registration, err error) {
+	switch {
+	case errors.Is(err, builder.ErrQueueFull), errors.Is(err, builder.ErrCascade):
+		droppedQueue.Add(1)
+		err = errors.New("event dropped: " + err.Error())
+	default:
+		droppedDeep.Add(1)
+	}
+	r.Triggered()
+	r.Finished(builder.Outcome{}, err, 0)
+}
+
+// eventDepth is how many registrations' runs the calling thread is inside.
+func eventDepth() int { return int(C.gears_thread_state().event_depth) }
+
+// goKeyspaceEvent runs with the Redis lock held, on the main thread or on a
+// thread whose execute() caused the event; flags are the context's.
+//
+//export goKeyspaceEvent
+func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int, depth C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("keyspace event", r)
+		}
+	}()
+	if g == nil || g.regs.Len() == 0 {
+		return
+	}
+	// Registrations fire on masters only, never while loading.
+	if flags&C.REDISMODULE_CTX_FLAGS_MASTER == 0 || flags&C.REDISMODULE_CTX_FLAGS_LOADING != 0 {
+		return
+	}
+	ev := eventName(event, eventLen)
+	// The key is matched where Redis keeps it, and copied once it matches.
+	var buf [4]*builder.Registration
+	regs := g.regs.KeyEvent(unsafe.String((*byte)(unsafe.Pointer(key)), int(keyLen)), ev, buf[:0])
+	if len(regs) == 0 {
+		return
+	}
+	k := C.GoStringN(key, keyLen)
+	var payload any = keyEvent{k, ev}
+	keyType := ""
+	var cc *commandCall
+	for _, r := range regs {
+		if r.Commands != nil {
+			if cc == nil {
+				cc = currentCommand()
+			}
+			if cc == nil || !r.Watches(cc.name) {
+				continue // fires only for events its commands cause
+			}
+		}
+		if r.KeyTypes != nil {
+			if keyType == "" {
+				keyType = C.GoString(C.gears_key_type(ctx, key, C.size_t(keyLen)))
+			}
+			if !r.MatchesType(keyType) {
+				continue
+			}
+		}
+		// A registration sees only keys its session's user may read. Its
+		// session is read while the registration is held: an upgrade on
+		// another thread may be ending both.
+		if !r.Acquire() {
+			continue
+		}
+		readable := C.gears_session_may_read((*C.gears_session)(r.Session.Native), key, C.size_t(keyLen)) == 1
+		r.Release()
+		if !readable {
+			continue
+		}
+		if r.Reader == "StreamReader" {
+			if r.StreamAdded(k, 1, streamWaker(r, k)) {
+				runStream(r, k, r.Mode == "sync")
+			}
+			continue
+		}
+		if int(depth) >= maxEventDepth {
+			refuse(r, errTooDeep)
+			continue
+		}
+		if cc != nil && r.Commands != nil && r.Mode != "sync" {
+			cc.add(startCommandEvent(r, payload, cc, int(depth)+1))
+			continue
+		}
+		if r.Mode == "sync" {
+			runSync(r, payload)
+			continue
+		}
+		startEvent(r, payload, int(depth)+1)
+	}
+}
+
+// keyEvent is a KeysReader event: the record's key and event.
+type keyEvent struct{ key, event string }
+
+// eventNames interns event names (a few distinct ones, each seen for every
+// write). Guarded by the Redis lock, as goKeyspaceEvent is.
+var eventNames = map[string]string{}
+
+func eventName(p *C.char, n C.int) string {
+	if s, ok := eventNames[unsafe.String((*byte)(unsafe.Pointer(p)), int(n))]; ok {
+		return s
+	}
+	s := C.GoStringN(p, n)
+	if len(eventNames) < 256 {
+		eventNames[s] = s
+	}
+	return s
+}
+
+// runSync runs a registration's execution on this thread, now. If it goes
+// async, it goes on in the background as out.Later (stats and a stream's
+// next batch follow when that has finished).
+func runSync(r *builder.Registration, payload any) (out builder.Outcome, err error) {
+	if !r.Acquire() {
+		return out, errUnregistered
+	}
+	defer r.Release()
+	r.Triggered()
+	start := time.Now()
+	// Its writes' events are one deeper.
+	ts := C.gears_thread_state()
+	ts.event_depth++
+	ts.sync_depth++
+	defer func() {
+		ts.sync_depth--
+		ts.event_depth--
+		if rec := recover(); rec != nil {
+			logPanic("registration "+r.ID, rec)
+			err = errors.New("gears internal error (see the Redis log)")
+		}
+		if err == nil && out.Suspended != 0 {
+			if out.Later, err = adopt(r, payload, int(ts.event_depth)+1, out.Suspended); err == nil {
+				return
+			}
+		}
+		r.Finished(out, err, time.Since(start))
+		if r.Reader == "StreamReader" {
+			streamBatchDone(r, payload, out, err)
+		}
+	}()
+	err = withSession(r.Session, func(t *interp.Thread) error {
+		out, err = callEvent(t, r, payload)
+		explainBusyAbort(out.Errors)
+		return err
+	})
+	return out, err
+}
+
+// adopt makes the execution a sync run of r that went async goes on as. It
+// keeps the command and the hook the run served on this thread.
+func adopt(r *builder.Registration, payload any, depth int, sid int64) (*builder.Execution, error) {
+	tid := interp.ThreadID()
+	return g.engine.Adopt(r, payload, depth, sid, func(e *builder.Execution) {
+		if v, ok := commandCalls.Load(tid); ok && r.Commands != nil {
+			cc := v.(*commandCall)
+			pendingCommand.Store(e, cc)
+			cc.add(e)
+		}
+		if v, ok := hookCalls.Load(tid); ok && r.Hook != "" {
+			pendingHooks.Store(e, v)
+		}
+	})
+}
+
+// callEvent runs a registration's plan on one event in Python. Unless it is
+// profiled or a stream batch, it takes the short path (_run_event): no
+// timings, and no results unless a trigger's caller reads them.
+func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.Outcome, error) {
+	profile := g.cfg.ProfileExecutions()
+	ke, isKeyEvent := payload.(keyEvent)
+	if isKeyEvent && !profile {
+		return callKeyEvent(t, r, ke)
+	}
+	if isKeyEvent {
+		payload = []any{ke.key, ke.event}
+	}
+	if profile || r.Reader == "StreamReader" {
+		v, err := t.Call("redisgears", "_run_execution", r.Token, profile, payload, keepsResults(r))
+		return outcome(v), err
+	}
+	v, err := t.Call("redisgears", "_run_event", r.Token, payload, keepsResults(r))
+	if err != nil {
+		return builder.Outcome{}, err
+	}
+	return eventOutcome(r, v), nil
+}
+
+// callKeyEvent is callEvent's short path for a keyspace event: gears_key_event
+// makes the arguments in C, and a result of None (no errors) stays there.
+func callKeyEvent(t *interp.Thread, r *builder.Registration, ke keyEvent) (builder.Outcome, error) {
+	fn, err := t.Function("redisgears", "_run_event")
+	if err != nil {
+		return builder.Outcome{}, err
+	}
+	var res *C.PyObject
+	rc := C.gears_key_event((*C.PyObject)(fn), C.longlong(r.Token),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.key))), C.size_t(len(ke.key)),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.event))), C.size_t(len(ke.event)),
+		C.int(boolInt(keepsResults(r))), &res)
+	switch rc {
+	case C.EVENT_RAISED:
+		return builder.Outcome{}, t.Raised()
+	case C.EVENT_NONE:
+		return builder.Outcome{}, nil
+	}
+	v, err := t.Take(unsafe.Pointer(res))
+	return eventOutcome(r, v), err
+}
+
+// eventOutcome reads _run_event's [results, errors] (or errors alone when
+// nobody reads the results).
+func eventOutcome(r *builder.Registration, v any) builder.Outcome {
+	var o builder.Outcome
+	if sid, ok := v.(int64); ok { // waiting for async records
+		o.Suspended = sid
+		return o
+	}
+	if l := asList(v); keepsResults(r) && len(l) == 2 {
+		o.Results, _ = l[0].([]any)
+		o.Errors = errorTexts(l[1])
+	} else {
+		o.Errors = errorTexts(v)
+	}
+	return o
+}
+
+func errorTexts(v any) []string {
+	var out []string
+	for _, e := range asList(v) {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// startEvent queues a registration's execution on an execution thread. An
+// event that raced the registration's unregistering is dropped
+// (builder.ErrLetGo); one beyond MaxQueuedExecutions is refused.
+func startEvent(r *builder.Registration, payload any, depth int) (*builder.Execution, error) {
+	e, err := g.engine.StartEvent(r, payload, depth)
+	switch {
+	case err == nil:
+		r.Triggered()
+	case !errors.Is(err, builder.ErrLetGo):
+		refuse(r, err)
+	}
+	return e, err
+}
+
+var errUnregistered = builder.ErrLetGo
