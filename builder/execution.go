@@ -1,6 +1,6 @@
 // Package builder schedules and keeps GearsBuilder executions: ids, states,
 // results, the pool of execution threads, eviction and abort. The per-record
-// work runs in Python (runtime/builder.py); this package decides when and
+// work runs in Python (runtime/steps.py, execution.py); this package decides when and
 // where, and keeps what RG.GETEXECUTION and RG.GETRESULTS report.
 package builder
 
@@ -32,7 +32,7 @@ type Step struct {
 type Execution struct {
 	ID      string
 	Session *session.Session
-	Token   int64 // the plan's key in the interpreter (runtime/builder.py)
+	Token   int64 // the plan's key in the interpreter (runtime/execution.py)
 	Desc    string
 	// An event's execution of a registration, and the event.
 	Registration *Registration

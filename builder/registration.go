@@ -17,7 +17,7 @@ type Registration struct {
 	Mode    string // sync, async or async_local (async is local on one shard)
 	Desc    string
 	Session *session.Session
-	Token   int64 // the plan's key in the interpreter (runtime/builder.py)
+	Token   int64 // the plan's key in the interpreter (runtime/execution.py)
 	Steps   []Step
 
 	// KeysReader

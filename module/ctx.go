@@ -40,7 +40,7 @@ func (c Ctx) Bulk(s string) {
 
 // Value replies with a result value: string/[]byte as bulk, integers,
 // arrays, nil, and the status/error markers {"+": s} / {"-": s} that
-// runtime/builder.py's _to_reply makes.
+// runtime/execution.py's _to_reply makes.
 func (c Ctx) Value(v any) {
 	switch x := v.(type) {
 	case nil:

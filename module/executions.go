@@ -64,7 +64,7 @@ func hostRun(c *interp.Call) (any, error) {
 	return true, nil // run() returns what awaits it
 }
 
-// planSteps reads runtime/builder.py's plan description: [type, name, arg] each.
+// planSteps reads runtime/execution.py's plan description: [type, name, arg] each.
 func planSteps(v any) []builder.Step {
 	rows, _ := v.([]any)
 	steps := make([]builder.Step, 0, len(rows))

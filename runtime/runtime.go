@@ -18,6 +18,12 @@ var gearsSource string
 //go:embed builder.py
 var builderSource string
 
+//go:embed steps.py
+var stepsSource string
+
+//go:embed execution.py
+var executionSource string
+
 //go:embed futures.py
 var futuresSource string
 
@@ -114,7 +120,10 @@ func load(t *interp.Thread) error {
 		return err
 	}
 	compileOnce.Do(func() {
-		for _, src := range []struct{ name, text string }{{"gears.py", gearsSource}, {"builder.py", builderSource}, {"futures.py", futuresSource}} {
+		for _, src := range []struct{ name, text string }{
+			{"gears.py", gearsSource}, {"builder.py", builderSource}, {"steps.py", stepsSource},
+			{"execution.py", executionSource}, {"futures.py", futuresSource},
+		} {
 			code, err := t.Call("_gears_boot", "compile_source", src.text, src.name)
 			if err != nil {
 				compileErr = err
