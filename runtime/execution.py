@@ -185,21 +185,29 @@ def _run_event(token, payload, keep_results):
 def _event_rest(it, errors, results, keep_results):
     """The rest of _run_event once it waits for async records; ends with
     _run_execution's outcome."""
+    take = (lambda r: results.append(_to_reply(r))) if keep_results else (lambda r: None)
+    yield from _pull(lambda: it, errors, take)
+    return [results, errors, 0, 0, []]
+
+
+def _pull(plan_records, errors, take):
+    """Pulls the records of plan_records() through take, waiting (a yield)
+    whenever async records are outstanding. A failure of the plan (a
+    reader's is a Redis error) becomes its error's text."""
     try:
         try:
             yield from _wait(errors)
-            for r in it:
+            for r in plan_records():
                 if r is _HOLD:
                     yield from _wait(errors)
-                elif keep_results:
-                    results.append(_to_reply(r))
+                else:
+                    take(r)
         except GearsError as e:
             errors.append(str(e))
         except Exception as e:
             errors.append(_error_text(e))
     except GearsForceStopped:
         errors.append('Execution was aborted')
-    return [results, errors, 0, 0, []]
 
 
 def _suspend(driver, errors, profile):
@@ -252,35 +260,30 @@ def _execution(plan, profile, payload, keep_results, errors):
     clock = _Clock()
     spent = [0.0] * (len(plan.steps) + 1)
     start = _now()
-    try:
-        try:
-            if payload is None:
-                batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
-            elif plan.reader == 'StreamReader':
-                stream = _StreamBatch(plan, payload[0], len(payload) > 1 and payload[1])
-                batches = stream.records()
-            else:
-                batches = _event_records(plan, payload)
-            it = _timed_batches(batches, clock)
-            for i, (kind, *fns) in enumerate(plan.steps, 1):
-                if profile:
-                    fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
-                it = _STEPS[kind](it, errors, *fns)
-            for r in it:
-                if r is _HOLD:
-                    yield from _wait(errors)
-                    continue
-                if records is not None:
-                    records.append(r)
-                if keep_results:
-                    results.append(_to_reply(r))
-        except GearsError as e:
-            # A reader's failure (e.g. a Redis error) is reported as its text.
-            errors.append(str(e))
-        except Exception as e:
-            errors.append(_error_text(e))
-    except GearsForceStopped:
-        errors.append('Execution was aborted')
+
+    def plan_records():
+        nonlocal stream
+        if payload is None:
+            batches = _READER_FUNCS[plan.reader](plan.arg, plan.kwargs)
+        elif plan.reader == 'StreamReader':
+            stream = _StreamBatch(plan, payload[0], len(payload) > 1 and payload[1])
+            batches = stream.records()
+        else:
+            batches = _event_records(plan, payload)
+        it = _timed_batches(batches, clock)
+        for i, (kind, *fns) in enumerate(plan.steps, 1):
+            if profile:
+                fns = [_profiled(f, spent, i) if callable(f) else f for f in fns]
+            it = _STEPS[kind](it, errors, *fns)
+        return it
+
+    def take(r):
+        if records is not None:
+            records.append(r)
+        if keep_results:
+            results.append(_to_reply(r))
+
+    yield from _pull(plan_records, errors, take)
     spent[0] = clock.read
     ms = lambda s: int(s * 1000)
     out = [results, errors, ms(_now() - start), ms(clock.read), [ms(s) for s in spent]]
