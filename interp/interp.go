@@ -166,7 +166,7 @@ var (
 func Live() int64 { return live.Load() }
 
 // New creates a sub-interpreter and runs setup in it (with the interpreter
-// attached) before returning it detached. It takes ~10 ms: call it from a
+// attached) before returning it detached. It takes ~5 ms: call it from a
 // thread locked with runtime.LockOSThread, never from the Redis main thread
 // while serving. Threads may create interpreters in parallel.
 func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {

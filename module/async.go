@@ -20,17 +20,10 @@ import (
 // waits for futures or coroutines is resumed through the engine once its
 // interpreter says they have all been continued.
 
-// goResume is _gears.resume(sid) (call.c): execution `sid` of the
+// resumeExecution is _gears.resume(sid) (call.c): execution `sid` of the
 // interpreter whose slot this is may go on.
-//
-//export goResume
-func goResume(slot unsafe.Pointer, sid C.longlong) {
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("resume", r)
-		}
-	}()
-	g.engine.Wake(builder.WaitKey{Interp: slot, SID: int64(sid)})
+func resumeExecution(slot unsafe.Pointer, sid int64) {
+	g.engine.Wake(builder.WaitKey{Interp: slot, SID: sid})
 }
 
 // async_allowed(): whether the step running on this thread may go async.

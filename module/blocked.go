@@ -16,7 +16,6 @@ type Blocked struct {
 	bc           *C.RedisModuleBlockedClient
 	handle       uint64
 	writer       atomic.Pointer[func(Ctx)]
-	done         func() // on the main thread, once the reply is written or the client left
 	onDisconnect atomic.Pointer[func()]
 }
 
@@ -31,8 +30,8 @@ var blocked = &blockedSet{m: map[uint64]*Blocked{}, byBC: map[*C.RedisModuleBloc
 
 // block blocks the client of c (no timeout). The background time counts in
 // the command's duration, so a long RG.PYEXECUTE shows in SLOWLOG.
-func block(c Ctx, done func()) *Blocked {
-	b := &Blocked{bc: C.gears_block(c.p), done: done}
+func block(c Ctx) *Blocked {
+	b := &Blocked{bc: C.gears_block(c.p)}
 	blocked.mu.Lock()
 	blocked.next++
 	b.handle = blocked.next
@@ -90,7 +89,4 @@ func (s *blockedSet) finish(h uint64) {
 		delete(s.byBC, b.bc)
 	}
 	s.mu.Unlock()
-	if b != nil && b.done != nil {
-		b.done()
-	}
 }

@@ -197,9 +197,7 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
         const char *fmt = t->restoring ? "vEMW" : "!vEM";
         gears_session *caller = t->calling;
         t->calling = sess; // gears' commands run by it act for its user (gears_caller_name)
-        RedisModuleCtx *ctx = t->ctx                                    ? t->ctx
-                              : t->in_execution && t->sync_depth == 0 ? gears_hookable
-                                                                      : gears_detached;
+        RedisModuleCtx *ctx = t->in_execution && t->sync_depth == 0 ? gears_hookable : gears_detached;
         reply = rm.Call(ctx, cmd, fmt, argv + 1, (size_t)(n - 1));
         t->calling = caller;
         call_errno = errno;
@@ -275,7 +273,7 @@ void gears_release_atomic(void) {
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc, int replicate) {
     gears_thread *t = &tls;
     int locked = gears_lock(t);
-    RedisModuleCallReply *r = rm.Call(t->ctx ? t->ctx : gears_detached, cmd, replicate ? "!vE" : "vE", argv, argc);
+    RedisModuleCallReply *r = rm.Call(gears_detached, cmd, replicate ? "!vE" : "vE", argv, argc);
     for (size_t i = 0; i < argc; i++) rm.FreeString(NULL, argv[i]);
     gears_unlock(t, locked);
     return r;

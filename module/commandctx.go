@@ -89,7 +89,7 @@ func runWatched(c Ctx, argv []string) {
 		reply(c)
 		return
 	}
-	b := block(c, nil)
+	b := block(c)
 	go func() {
 		for _, e := range pending {
 			<-e.Done()

@@ -41,16 +41,9 @@ func refuse(r *builder.Registration, err error) {
 // eventDepth is how many registrations' runs the calling thread is inside.
 func eventDepth() int { return int(C.gears_thread_state().event_depth) }
 
-// goKeyspaceEvent runs with the Redis lock held, on the main thread or on a
+// keyspaceEvent runs with the Redis lock held, on the main thread or on a
 // thread whose execute() caused the event; flags are the context's.
-//
-//export goKeyspaceEvent
-func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int, depth C.int) {
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("keyspace event", r)
-		}
-	}()
+func keyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int, depth C.int) {
 	if g == nil || g.regs.Len() == 0 {
 		return
 	}

@@ -302,12 +302,7 @@ func cmdGetResultsBlocking(c Ctx, argv []string) {
 		replyResults(c, e.Snapshot())
 		return
 	}
-	b := block(c, nil)
-	go func() {
-		<-e.Done()
-		s := e.Snapshot()
-		b.Unblock(func(c Ctx) { replyResults(c, s) })
-	}()
+	afterExecution(c, e, replyResults)
 }
 
 func cmdDropExecution(c Ctx, argv []string) {
@@ -353,7 +348,7 @@ func cmdAbortExecution(c Ctx, argv []string) {
 	// As RedisGears, the reply comes once the execution has stopped (ended
 	// "done", with the abort as its error); code that Python cannot
 	// interrupt is not waited for long.
-	b := block(c, nil)
+	b := block(c)
 	go func() {
 		select {
 		case <-e.Done():

@@ -1,8 +1,9 @@
 package main
 
-// Every function Redis calls into Go. cgo forbids C definitions in a file
-// with //export, so the C side lives in rm.c; each function here recovers,
-// because a Go panic that crosses a cgo frame kills redis-server.
+// Every function C calls into Go. cgo forbids C definitions in a file with
+// //export, so the C side lives in rm.c, call.c and persist.c; each function
+// here recovers, because a Go panic that crosses a cgo frame kills
+// redis-server, and hands the call to its handler.
 
 /*
 #include "module.h"
@@ -12,6 +13,7 @@ import "C"
 import (
 	"fmt"
 	"runtime/debug"
+	"unsafe"
 )
 
 func logPanic(where string, r any) {
@@ -102,4 +104,45 @@ func goInfo(ctx *C.RedisModuleInfoCtx) {
 		}
 	}()
 	writeInfo(ctx)
+}
+
+//export goKeyspaceEvent
+func goKeyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int, depth C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("keyspace event", r)
+		}
+	}()
+	keyspaceEvent(ctx, flags, event, eventLen, key, keyLen, depth)
+}
+
+//export goResume
+func goResume(slot unsafe.Pointer, sid C.longlong) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("resume", r)
+		}
+	}()
+	resumeExecution(slot, int64(sid))
+}
+
+//export goAuxLoad
+func goAuxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uint64_t) (rc C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("RDB load", r)
+			rc = C.REDISMODULE_ERR
+		}
+	}()
+	return auxLoad(p, n, bufs, lens, count)
+}
+
+//export goServerEvent
+func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("server event", r)
+		}
+	}()
+	serverEvent(event, sub)
 }

@@ -149,7 +149,7 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
     int match_all = strcmp(pattern, "*") == 0;
 
     gears_thread *t = gears_thread_state();
-    RedisModuleCtx *ctx = t->ctx ? t->ctx : gears_detached;
+    RedisModuleCtx *ctx = gears_detached;
     gears_session *sess = gears_session_of(self);
     key_read *keys = NULL;
     size_t n = 0;
@@ -230,7 +230,7 @@ PyObject *gears_read_key(PyObject *self, PyObject *args) {
     PyThreadState *ts = py.PyEval_SaveThread();
     int locked = gears_lock(t);
     int readable = gears_session_may_read(sess, k.name, k.name_len);
-    if (readable) read_key_locked(t->ctx ? t->ctx : gears_detached, &k, read_value);
+    if (readable) read_key_locked(gears_detached, &k, read_value);
     gears_unlock(t, locked);
     py.PyEval_RestoreThread(ts);
     if (!readable) return py_new_none();

@@ -22,7 +22,6 @@ extern int gears_shared_mode;
 
 // What the current OS thread may do with Redis while running Python.
 typedef struct {
-    RedisModuleCtx *ctx; // a command's context (main thread), else NULL: use the detached one
     int lock_held;       // the Redis lock is held by this thread (main thread or atomic())
     int atomic_depth;
     int atomic_locked; // atomic() took the lock itself and must release it
@@ -130,17 +129,12 @@ static inline int w_ReplyWithArray(RedisModuleCtx *c, long n) { return rm.ReplyW
 static inline int w_ReplyWithNull(RedisModuleCtx *c) { return rm.ReplyWithNull(c); }
 static inline int w_WrongArity(RedisModuleCtx *c) { return rm.WrongArity(c); }
 static inline int w_GetContextFlags(RedisModuleCtx *c) { return rm.GetContextFlags(c); }
-static inline int w_UnblockClient(RedisModuleBlockedClient *bc, void *p) { return rm.UnblockClient(bc, p); }
-static inline void *w_GetBlockedClientPrivateData(RedisModuleCtx *c) { return rm.GetBlockedClientPrivateData(c); }
 static inline int w_MeasureStart(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeStart(bc); }
 static inline int w_MeasureEnd(RedisModuleBlockedClient *bc) { return rm.BlockedClientMeasureTimeEnd(bc); }
 static inline unsigned long long w_GetClientId(RedisModuleCtx *c) { return rm.GetClientId(c); }
 static inline void w_FreeString(RedisModuleString *s) { rm.FreeString(NULL, s); }
 static inline int w_InfoAddSection(RedisModuleInfoCtx *c, const char *n) { return rm.InfoAddSection(c, n); }
 static inline int w_InfoAddFieldLongLong(RedisModuleInfoCtx *c, const char *f, long long v) { return rm.InfoAddFieldLongLong(c, f, v); }
-static inline int w_InfoAddFieldCString(RedisModuleInfoCtx *c, const char *f, const char *v) { return rm.InfoAddFieldCString(c, f, v); }
-static inline void w_SetModuleAttribs(RedisModuleCtx *c, const char *n, int v) { rm.SetModuleAttribs(c, n, v, REDISMODULE_APIVER_1); }
-static inline int w_IsModuleNameBusy(const char *n) { return rm.IsModuleNameBusy(n); }
 static inline RedisModuleString *w_CreateString(const char *p, size_t n) { return rm.CreateString(NULL, p, n); }
 static inline int w_CallReplyType(RedisModuleCallReply *r) { return rm.CallReplyType(r); }
 static inline const char *w_CallReplyStringPtr(RedisModuleCallReply *r, size_t *n) { return rm.CallReplyStringPtr(r, n); }
@@ -148,7 +142,5 @@ static inline long long w_CallReplyInteger(RedisModuleCallReply *r) { return rm.
 static inline size_t w_CallReplyLength(RedisModuleCallReply *r) { return rm.CallReplyLength(r); }
 static inline RedisModuleCallReply *w_CallReplyArrayElement(RedisModuleCallReply *r, size_t i) { return rm.CallReplyArrayElement(r, i); }
 static inline void w_FreeCallReply(RedisModuleCallReply *r) { rm.FreeCallReply(r); }
-static inline void w_Lock(void) { rm.ThreadSafeContextLock(gears_detached); }
-static inline void w_Unlock(void) { rm.ThreadSafeContextUnlock(gears_detached); }
 
 #endif

@@ -89,14 +89,7 @@ func saveSession(s *session.Session, regs []*builder.Registration) savedSession 
 	return saved
 }
 
-//export goAuxLoad
-func goAuxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uint64_t) (rc C.int) {
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("RDB load", r)
-			rc = C.REDISMODULE_ERR
-		}
-	}()
+func auxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uint64_t) C.int {
 	var st savedState
 	if n > 0 {
 		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &st); err != nil {
@@ -126,13 +119,7 @@ func goAuxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uin
 	return C.REDISMODULE_OK
 }
 
-//export goServerEvent
-func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
-	defer func() {
-		if r := recover(); r != nil {
-			logPanic("server event", r)
-		}
-	}()
+func serverEvent(event, sub C.int) {
 	if event == C.REDISMODULE_EVENT_FORK_CHILD {
 		if sub == C.REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
 			rewriteRegistrationsIntoAOF()

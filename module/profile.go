@@ -30,7 +30,7 @@ func cmdPyProfile(c Ctx, argv []string) {
 		return
 	}
 	// Reading the profile needs the session's GIL: off the main thread.
-	b := block(c, nil)
+	b := block(c)
 	g.threads.Go(func() {
 		defer sess.Release(g.threads.Go)
 		var out any

@@ -135,7 +135,7 @@ func cmdPyExecute(c Ctx, argv []string) {
 	giveSessionC(sess, user)
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
-	b := block(c, nil)
+	b := block(c)
 	sr := &scriptRun{unblocking: a.unblocking, sess: sess, client: uint64(C.w_GetClientId(c.p))}
 	// A client that leaves stops its script.
 	b.OnDisconnect(func() { sr.abort("its client disconnected") })

@@ -178,6 +178,7 @@ func cmdUnregister(c Ctx, argv []string) {
 // found by id.
 func forget(r *builder.Registration) {
 	g.engine.ForgetRegistration(r)
+	inOrders.Delete(r) // a queue draining now goes on without the map
 	if s := r.Session; len(g.regs.OfSession(s)) == 0 && s.Kept() == 0 {
 		g.sessions.Remove(s)
 	}

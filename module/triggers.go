@@ -20,7 +20,7 @@ import (
 
 // afterExecution blocks c's client until e has finished, then replies.
 func afterExecution(c Ctx, e *builder.Execution, reply func(Ctx, builder.Snapshot)) {
-	b := block(c, nil)
+	b := block(c)
 	go func() {
 		<-e.Done()
 		s := e.Snapshot()

@@ -10,7 +10,7 @@ import (
 	"gears/interp"
 )
 
-// Pool keeps interpreters ready, so a new session never waits the ~20 ms an
+// Pool keeps interpreters ready, so a new session never waits the ~5 ms an
 // interpreter takes to create and never creates one on the Redis main thread.
 type Pool struct {
 	iso   interp.Isolation
