@@ -139,14 +139,9 @@ func runHost(h hostEntry, c *Call) (out any, err error) {
 
 // raise sets _gears.error (GearsError) or RuntimeError and returns NULL.
 func raise(msg string) *C.PyObject {
-	typ := gearsAttr("error")
-	if typ == nil {
-		typ = C.py_exc_runtime()
-	}
 	cmsg := C.CString(msg)
-	C.w_PyErr_SetString(typ, cmsg)
-	C.free(unsafe.Pointer(cmsg))
-	return nil
+	defer C.free(unsafe.Pointer(cmsg))
+	return C.py_raise_gears(cmsg, C.Py_ssize_t(len(msg)))
 }
 
 func tupleToGo(t *C.PyObject) ([]any, error) {

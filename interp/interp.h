@@ -69,7 +69,6 @@ static inline PyObject *w_PyObject_Str(PyObject *o) { return py.PyObject_Str(o);
 static inline void w_Py_IncRef(PyObject *o) { py.Py_IncRef(o); }
 static inline void w_Py_DecRef(PyObject *o) { py.Py_DecRef(o); }
 static inline PyObject *w_PyErr_Occurred(void) { return py.PyErr_Occurred(); }
-static inline void w_PyErr_SetString(PyObject *t, const char *m) { py.PyErr_SetString(t, m); }
 static inline PyObject *w_PyErr_GetRaisedException(void) { return py.PyErr_GetRaisedException(); }
 static inline void w_PyErr_Clear(void) { py.PyErr_Clear(); }
 
@@ -94,7 +93,6 @@ static inline PyObject *w_PyObject_CallObject(PyObject *f, PyObject *args) { ret
 static inline PyObject *w_PyTuple_New(Py_ssize_t n) { return py.PyTuple_New(n); }
 static inline int w_PyTuple_SetItem(PyObject *t, Py_ssize_t i, PyObject *v) { return py.PyTuple_SetItem(t, i, v); }
 static inline unsigned long py_thread_ident(void) { return (unsigned long)pthread_self(); }
-static inline PyObject *py_exc_runtime(void) { return py.PyExc_RuntimeError; }
 static inline int py_is_memory_error(PyObject *e) { return py_is(e, py.PyExc_MemoryError); }
 
 #endif

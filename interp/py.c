@@ -490,3 +490,24 @@ const char *py_guard_functions(void) {
 #undef PY_GUARD
     return replace_function("time", "sleep", sleep_interruptibly, METH_O);
 }
+
+PyObject *py_gears_error_type(void) {
+    PyObject *m = py.PyImport_AddModuleRef("_gears");
+    if (!m) {
+        py.PyErr_Clear();
+        return py.PyExc_RuntimeError;
+    }
+    PyObject *t = py.PyDict_GetItemString(py.PyModule_GetDict(m), "error");
+    py.Py_DecRef(m);
+    return t ? t : py.PyExc_RuntimeError;
+}
+
+PyObject *py_raise_gears(const char *msg, Py_ssize_t n) {
+    if (n < 0) n = (Py_ssize_t)strlen(msg);
+    PyObject *s = py.PyUnicode_DecodeUTF8(msg, n, "replace");
+    if (s) {
+        py.PyErr_SetObject(py_gears_error_type(), s);
+        py.Py_DecRef(s);
+    }
+    return NULL;
+}

@@ -199,4 +199,11 @@ static inline PyObject *py_bool(int v) {
     return b;
 }
 
+// The error type Python code sees as GearsError: _gears.error of the
+// current interpreter (RuntimeError until the runtime defines it), borrowed.
+PyObject *py_gears_error_type(void);
+// Raises GearsError with the n bytes of msg (n < 0: up to its NUL; bad
+// UTF-8 replaced) and returns NULL.
+PyObject *py_raise_gears(const char *msg, Py_ssize_t n);
+
 #endif

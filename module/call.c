@@ -45,21 +45,6 @@ void gears_unlock(gears_thread *t, int locked) {
     }
 }
 
-static PyObject *gears_error_type(void) {
-    PyObject *m = py.PyImport_AddModuleRef("_gears");
-    if (!m) {
-        py.PyErr_Clear();
-        return py.PyExc_RuntimeError;
-    }
-    PyObject *t = py.PyDict_GetItemString(py.PyModule_GetDict(m), "error");
-    py.Py_DecRef(m);
-    return t ? t : py.PyExc_RuntimeError;
-}
-
-static PyObject *raise_gears(const char *msg) {
-    py.PyErr_SetString(gears_error_type(), msg);
-    return NULL;
-}
 
 // Bulk strings become str, or bytearray when they are not UTF-8 (as in
 // RedisGears); nested errors become their text.
@@ -158,19 +143,19 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     Py_ssize_t n = py.PyTuple_Size(args);
     if (n == 0) return py.PyList_New(0);
     PyObject *cmdobj = py.PyTuple_GetItem(args, 0);
-    if (!py_is(cmdobj, py.PyUnicode_Type)) return raise_gears("the given command must be a string");
+    if (!py_is(cmdobj, py.PyUnicode_Type)) return py_raise_gears("the given command must be a string", -1);
     Py_ssize_t cmdlen;
     const char *cmd = py.PyUnicode_AsUTF8AndSize(cmdobj, &cmdlen); // alive as long as args
     if (!cmd) return NULL;
     gears_session *sess = gears_session_of(self);
     // Without its session there is no ACL user to check the command against.
     if (!sess && gears_shared_mode)
-        return raise_gears("execute() is not available on threads started by Python under IsolationMode shared "
-                           "(gears cannot tell their session)");
+        return py_raise_gears("execute() is not available on threads started by Python under IsolationMode shared "
+                              "(gears cannot tell their session)", -1);
 
     RedisModuleString *stackv[STACK_ARGS];
     RedisModuleString **argv = n <= STACK_ARGS ? stackv : malloc(sizeof(*argv) * (size_t)n);
-    if (!argv) return raise_gears("out of memory");
+    if (!argv) return py_raise_gears("out of memory", -1);
     Py_ssize_t built = 0;
     argv[built++] = rm.CreateString(NULL, cmd, (size_t)cmdlen);
     for (; built < n; built++) {
@@ -208,11 +193,11 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     py.PyEval_RestoreThread(ts);
 
     if (argv != stackv) free(argv);
-    if (errbuf[0]) return raise_gears(errbuf);
+    if (errbuf[0]) return py_raise_gears(errbuf, -1);
     if (!reply) {
         if (call_errno == ENOENT) snprintf(errbuf, sizeof errbuf, "ERR unknown command '%s'", cmd);
         else snprintf(errbuf, sizeof errbuf, "%s", call_errno ? strerror(call_errno) : "Failed executing command");
-        return raise_gears(errbuf);
+        return py_raise_gears(errbuf, -1);
     }
     PyObject *res;
     if (t->restoring && rm.CallReplyType(reply) == REDISMODULE_REPLY_ERROR) {
@@ -222,12 +207,7 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     if (rm.CallReplyType(reply) == REDISMODULE_REPLY_ERROR) {
         size_t len;
         const char *p = rm.CallReplyStringPtr(reply, &len);
-        PyObject *msg = py.PyUnicode_DecodeUTF8(p, (Py_ssize_t)len, "replace");
-        if (msg) {
-            py.PyErr_SetObject(gears_error_type(), msg);
-            py.Py_DecRef(msg);
-        }
-        res = NULL;
+        res = py_raise_gears(p, (Py_ssize_t)len);
     } else {
         res = reply_to_py(reply);
     }
@@ -238,7 +218,7 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
 PyObject *gears_atomic_enter(PyObject *self, PyObject *unused) {
     (void)unused;
     gears_thread *t = &tls;
-    if (t->atomic_depth > 0) return raise_gears("Already inside an atomic block");
+    if (t->atomic_depth > 0) return py_raise_gears("Already inside an atomic block", -1);
     if (!t->lock_held) {
         PyThreadState *ts = py.PyEval_SaveThread();
         t->atomic_locked = gears_lock(t);

@@ -124,21 +124,10 @@ static void free_read(key_read *k) {
     if (k->reply) rm.FreeCallReply(k->reply);
 }
 
-static PyObject *raise_text(const char *msg, size_t n) {
-    PyObject *m = py.PyImport_AddModuleRef("_gears");
-    PyObject *t = m ? py.PyDict_GetItemString(py.PyModule_GetDict(m), "error") : NULL;
-    if (m) py.Py_DecRef(m);
-    PyObject *s = py.PyUnicode_DecodeUTF8(msg, (Py_ssize_t)n, "replace");
-    if (s) {
-        py.PyErr_SetObject(t ? t : py.PyExc_RuntimeError, s);
-        py.Py_DecRef(s);
-    }
-    return NULL;
-}
 
 // scan_keys(cursor, pattern, count, read_value) -> (next_cursor, [records])
 PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
-    if (py.PyTuple_Size(args) != 4) return raise_text("scan_keys takes 4 arguments", 27);
+    if (py.PyTuple_Size(args) != 4) return py_raise_gears("scan_keys takes 4 arguments", -1);
     const char *cursor = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 0), NULL);
     const char *pattern = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 1), NULL);
     long long count = py.PyLong_AsLongLong(py.PyTuple_GetItem(args, 2));
@@ -181,9 +170,9 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
         if (r && rm.CallReplyType(r) == REDISMODULE_REPLY_ERROR) {
             size_t len;
             const char *p = rm.CallReplyStringPtr(r, &len);
-            raise_text(p, len);
+            py_raise_gears(p, (Py_ssize_t)len);
         } else {
-            raise_text("SCAN failed", 11);
+            py_raise_gears("SCAN failed", -1);
         }
         goto done;
     }
@@ -218,7 +207,7 @@ done:
 // read_key(name, read_value) -> record, or None when the session's user may
 // not read the key (KeysReader with noScan, and a registration's event)
 PyObject *gears_read_key(PyObject *self, PyObject *args) {
-    if (py.PyTuple_Size(args) != 2) return raise_text("read_key takes 2 arguments", 26);
+    if (py.PyTuple_Size(args) != 2) return py_raise_gears("read_key takes 2 arguments", -1);
     key_read k = {0};
     Py_ssize_t len;
     k.name = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 0), &len);
