@@ -109,9 +109,13 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 		}
 		return do(c, "RG.PYEXECUTE", "GB().register('none:*')", "ID", fmt.Sprintf("r%d", n), "UPGRADE")
 	})
+	// The trigger's code may wait for a coroutine (a sync one then goes on
+	// in the background while its client waits), racing its upgrades.
+	awaiting := "import asyncio\nasync def n(a):\n    await asyncio.sleep(0.001)\n    return len(a)\nGB('CommandReader').map(n).register(trigger='T', mode='%s')"
 	worker(2, func(c *redis.Client, rng *rand.Rand, _ int) error {
 		mode := []string{"sync", "async_local", "async"}[rng.IntN(3)]
-		return do(c, "RG.PYEXECUTE", fmt.Sprintf(trigger, mode), "ID", "T", "UPGRADE")
+		script := []string{trigger, awaiting}[rng.IntN(2)]
+		return do(c, "RG.PYEXECUTE", fmt.Sprintf(script, mode), "ID", "T", "UPGRADE")
 	})
 	worker(3, func(c *redis.Client, _ *rand.Rand, _ int) error { return pipe(c, 20, "RG.TRIGGER", "T", "a", "b") })
 	worker(4, func(c *redis.Client, rng *rand.Rand, _ int) error {
@@ -148,7 +152,11 @@ func stressLifecycle(t *testing.T, s *server, d time.Duration) {
 		if rng.IntN(10) == 0 {
 			return do(c, "RG.PYKILL")
 		}
-		res, err := c.Do(bg(), "RG.PYEXECUTE", "import time\nGB('ShardsIDReader').foreach(lambda r: time.sleep(0.01)).run()", "UNBLOCKING").Result()
+		run := []string{
+			"import time\nGB('ShardsIDReader').foreach(lambda r: time.sleep(0.01)).run()",
+			"import asyncio\nasync def w(r):\n    await asyncio.sleep(0.02)\n    return r\nGB('ShardsIDReader').map(w).run()",
+		}[rng.IntN(2)]
+		res, err := c.Do(bg(), "RG.PYEXECUTE", run, "UNBLOCKING").Result()
 		if err != nil {
 			return err
 		}
