@@ -47,8 +47,6 @@ static inline PyObject *w_PyDict_Copy(PyObject *d) { return py.PyDict_Copy(d); }
 static inline PyObject *w_PyDict_GetItemString(PyObject *d, const char *k) { return py.PyDict_GetItemString(d, k); }
 static inline int w_PyDict_SetItemString(PyObject *d, const char *k, PyObject *v) { return py.PyDict_SetItemString(d, k, v); }
 static inline PyObject *w_PyObject_CallOneArg(PyObject *f, PyObject *a) { return py.PyObject_CallFunctionObjArgs(f, a, NULL); }
-static inline PyObject *w_PyObject_CallNoArgs(PyObject *f) { return py.PyObject_CallObject(f, NULL); }
-static inline PyObject *w_PyObject_GetAttrString(PyObject *o, const char *n) { return py.PyObject_GetAttrString(o, n); }
 static inline Py_ssize_t w_PyTuple_Size(PyObject *t) { return py.PyTuple_Size(t); }
 static inline PyObject *w_PyTuple_GetItem(PyObject *t, Py_ssize_t i) { return py.PyTuple_GetItem(t, i); }
 static inline PyObject *w_PyList_New(Py_ssize_t n) { return py.PyList_New(n); }
