@@ -138,6 +138,15 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 		return out, errUnregistered
 	}
 	defer r.Release()
+	return runInline(r, func() any { return payload }, func(t *interp.Thread) (builder.Outcome, error) {
+		return callEvent(t, r, payload)
+	})
+}
+
+// runInline is a sync run of r (held by the caller) on this thread: call is
+// its Python part, and payload gives the event for a run that goes async
+// (runSync) or finishes a stream batch.
+func runInline(r *builder.Registration, payload func() any, call func(*interp.Thread) (builder.Outcome, error)) (out builder.Outcome, err error) {
 	r.Triggered()
 	start := time.Now()
 	// Its writes' events are one deeper.
@@ -152,21 +161,28 @@ func runSync(r *builder.Registration, payload any) (out builder.Outcome, err err
 			err = errors.New("gears internal error (see the Redis log)")
 		}
 		if err == nil && out.Suspended != 0 {
-			if out.Later, err = adopt(r, payload, int(ts.event_depth)+1, out.Suspended); err == nil {
+			if out.Later, err = adopt(r, payload(), int(ts.event_depth)+1, out.Suspended); err == nil {
 				return
 			}
 		}
-		r.Finished(out, err, time.Since(start))
-		if r.Reader == "StreamReader" {
-			streamBatchDone(r, payload, out, err)
-		}
+		finishRun(r, payload(), out, err, start)
 	}()
 	err = withSession(r.Session, func(t *interp.Thread) error {
-		out, err = callEvent(t, r, payload)
+		var err error
+		out, err = call(t)
 		explainBusyAbort(out.Errors)
 		return err
 	})
 	return out, err
+}
+
+// finishRun records a finished run of r (started at start); a stream batch
+// decides what follows it.
+func finishRun(r *builder.Registration, payload any, out builder.Outcome, err error, start time.Time) {
+	r.Finished(out, err, time.Since(start))
+	if r.Reader == "StreamReader" {
+		streamBatchDone(r, payload, out, err)
+	}
 }
 
 // adopt makes the execution a sync run of r that went async goes on as. It

@@ -129,10 +129,7 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 				return // not finished: it goes on when resumed
 			}
 			e.ExplainAbort(out.Errors)
-			r.Finished(out, err, time.Since(start))
-			if r.Reader == "StreamReader" {
-				streamBatchDone(r, e.Payload, out, err)
-			}
+			finishRun(r, e.Payload, out, err, start)
 		}()
 	}
 	// Only the events of commands= and hook registrations run with a

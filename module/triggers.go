@@ -9,9 +9,7 @@ package main
 import "C"
 
 import (
-	"errors"
 	"sync"
-	"time"
 	"unsafe"
 
 	"gears/builder"
@@ -112,49 +110,29 @@ func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
 		return false
 	}
 	defer r.Release()
-	var out builder.Outcome
-	var err error
 	replied := false
-	r.Triggered()
-	start := time.Now()
-	ts := C.gears_thread_state()
-	ts.sync_depth++
-	defer func() {
-		ts.sync_depth--
-		if rec := recover(); rec != nil {
-			logPanic("registration "+r.ID, rec)
-			err = errors.New("gears internal error (see the Redis log)")
-		}
-		if err == nil && out.Suspended != 0 {
-			var e *builder.Execution
-			if e, err = adopt(r, triggerPayload(args(argv, argc)), int(ts.event_depth)+1, out.Suspended); err == nil {
-				afterExecution(c, e, replyTriggerSnapshot)
-				return
-			}
-		}
-		r.Finished(out, err, time.Since(start))
-		if !replied {
-			replyTrigger(c, out, err)
-		}
-	}()
-	err = withSession(r.Session, func(t *interp.Thread) error {
+	out, err := runInline(r, func() any { return triggerPayload(args(argv, argc)) }, func(t *interp.Thread) (builder.Outcome, error) {
 		fn, err := t.Function("redisgears", "_run_event")
 		if err != nil {
-			return err
+			return builder.Outcome{}, err
 		}
 		var res *C.PyObject
 		switch C.gears_trigger(c.p, (*C.PyObject)(fn), C.longlong(r.Token), argv, argc, &res) {
 		case C.TRIGGER_REPLIED:
 			replied = true
-			return nil
+			return builder.Outcome{}, nil
 		case C.TRIGGER_RAISED:
-			return t.Raised()
+			return builder.Outcome{}, t.Raised()
 		}
 		v, err := t.Take(unsafe.Pointer(res))
-		out = eventOutcome(r, v)
-		explainBusyAbort(out.Errors)
-		return err
+		return eventOutcome(r, v), err
 	})
+	switch {
+	case out.Later != nil:
+		afterExecution(c, out.Later, replyTriggerSnapshot)
+	case !replied:
+		replyTrigger(c, out, err)
+	}
 	return true
 }
 
