@@ -149,6 +149,13 @@ type WaitKey struct {
 	SID    int64
 }
 
+// Started is when e began to run (the first time, when it waited).
+func (e *Execution) Started() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.started
+}
+
 // Waiting is what the Runner needs to resume e: the suspension id (0 when
 // e has not waited) and whether it was aborted meanwhile.
 func (e *Execution) Waiting() (sid int64, aborted bool) {

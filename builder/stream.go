@@ -180,9 +180,24 @@ func (r *Registration) StreamMayRun(key string, inline bool) (ok, pendingOnly bo
 		}
 		return true, sk.pendingRun
 	}
-	sk.running = false
-	sk.fresh = sk.fresh || sk.pendingRun // its turn comes again
+	sk.givenUp()
 	return false, false
+}
+
+// StreamBatchAborted frees stream key of a batch aborted before it ran.
+func (r *Registration) StreamBatchAborted(key string) {
+	st := r.stream()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.key(key).givenUp()
+}
+
+// givenUp is a batch that never ran: the stream may run another, and a
+// batch of what was left unacknowledged is still owed.
+func (sk *streamKey) givenUp() {
+	sk.running = false
+	sk.fresh = sk.fresh || sk.pendingRun
+	sk.pendingRun = false
 }
 
 // StreamRetry ends a retry wait: key's failed batch may run again, and the

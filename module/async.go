@@ -127,12 +127,11 @@ func hostLoopStarted(c *interp.Call) (any, error) {
 var loopSessions sync.Map // *session.Session -> true: its end stops its loop
 
 func stopLoops(sess *session.Session) {
-	t, err := sess.Interp.Attach()
-	if err != nil {
-		return
-	}
-	defer t.Detach()
-	if _, err := t.Call("redisgears", "_stop_loops", int64(0)); err != nil {
+	err := withSession(sess, func(t *interp.Thread) error {
+		_, err := t.Call("redisgears", "_stop_loops", int64(0))
+		return err
+	})
+	if err != nil && !errors.Is(err, interp.ErrClosed) {
 		logf("warning", "gears: session "+sess.ID+": stopping its event loop: "+err.Error())
 	}
 }

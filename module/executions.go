@@ -123,13 +123,12 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			}
 			payload = []any{key, pendingOnly}
 		}
-		start := time.Now()
 		defer func() {
 			if out.Suspended != 0 && err == nil {
 				return // not finished: it goes on when resumed
 			}
 			e.ExplainAbort(out.Errors)
-			finishRun(r, e.Payload, out, err, start)
+			finishRun(r, e.Payload, out, err, e.Started()) // an execution that waited counts from its start
 		}()
 	}
 	// Only the events of commands= and hook registrations run with a

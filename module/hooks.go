@@ -67,10 +67,7 @@ func cmdInnerHook(c Ctx, argv []string) {
 	}
 	r := chain[i]
 	hc.next = i + 1
-	payload := make([]any, len(argv)-1)
-	for j, a := range argv[1:] {
-		payload[j] = a
-	}
+	payload := anyStrings(argv[1:])
 	if r.Mode == "sync" {
 		tid := interp.ThreadID()
 		prev, hadPrev := hookCalls.Load(tid)
@@ -226,10 +223,7 @@ func hostCallNext(c *interp.Call) (any, error) {
 		return callReplicated(hc.cmd, args...)
 	}
 	r := hc.chain[i]
-	payload := make([]any, len(argv))
-	for j, a := range argv {
-		payload[j] = a
-	}
+	payload := anyStrings(argv)
 	saved := hc.next
 	hc.next = i + 1
 	// A hook below a sync one is sync too, and its caller waits for its

@@ -139,7 +139,7 @@ const maxEventDepth = 16
 func abortUnstarted(r *builder.Registration) {
 	for _, e := range g.engine.AbortUnstarted(r) {
 		if r.Reader == "StreamReader" {
-			r.StreamMayRun(streamKeyOf(e.Payload), false) //nolint:errcheck // frees the stream for its next batch
+			r.StreamBatchAborted(streamKeyOf(e.Payload))
 		}
 	}
 }

@@ -72,12 +72,15 @@ func cmdTrigger(c Ctx, argv []string) {
 }
 
 // triggerPayload is a trigger's record: its arguments from the trigger name on.
-func triggerPayload(argv []string) []any {
-	payload := make([]any, len(argv)-1)
-	for i, a := range argv[1:] {
-		payload[i] = a
+func triggerPayload(argv []string) []any { return anyStrings(argv[1:]) }
+
+// anyStrings is a command's arguments as a record (a list of str).
+func anyStrings(argv []string) []any {
+	out := make([]any, len(argv))
+	for i, a := range argv {
+		out[i] = a
 	}
-	return payload
+	return out
 }
 
 // liveTrigger is the registration of trigger name, acquired (release it):
