@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gears/interp"
 	"gears/session"
 )
 
@@ -46,7 +47,7 @@ type Engine struct {
 	queued atomic.Int64                // len(queue), read without mu by events on the main thread
 	run    map[*Execution]struct{}     // running now
 	idle   int                         // workers parked and not yet woken
-	park   *session.Parking            // where idle workers wait
+	park   *interp.Parking             // where idle workers wait
 	waits  map[WaitKey]*Execution      // waiting for async records
 	early  map[any][]int64             // per interpreter, ids woken before their wait was recorded
 }
@@ -64,7 +65,7 @@ func NewEngine(shardID string, workers int, maxKept, maxPerReg func() int64, spa
 		waits: map[WaitKey]*Execution{},
 		early: map[any][]int64{},
 	}
-	en.park = session.NewParking()
+	en.park = interp.NewParking()
 	for range workers {
 		spawn(en.worker)
 	}

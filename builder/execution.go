@@ -143,7 +143,7 @@ type Outcome struct {
 }
 
 // WaitKey names an execution waiting for async records: its interpreter
-// (its Slot) and the suspension id there.
+// (*interp.Interp) and the suspension id there.
 type WaitKey struct {
 	Interp any
 	SID    int64

@@ -18,7 +18,7 @@ const maxEarly = 256
 func (en *Engine) suspend(e *Execution, sid int64) {
 	key := WaitKey{SID: sid}
 	if e.Session.Interp != nil {
-		key.Interp = e.Session.Interp.Slot()
+		key.Interp = e.Session.Interp
 	}
 	e.mu.Lock()
 	e.threadID = 0

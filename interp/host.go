@@ -10,13 +10,6 @@ import (
 	"unsafe"
 )
 
-// LeavePython and ReturnToPython bracket every host function call, with the
-// GIL released: the layer above learns when Python calls out of Python.
-var (
-	LeavePython    = func() int { return 0 }
-	ReturnToPython = func(int) {}
-)
-
 // HostFunc is a Go function callable from Python as _gears.<name>. It runs
 // without the GIL (so it may wait for the Redis lock) and must not touch
 // Python objects; its arguments and result are plain Go values:
@@ -30,8 +23,9 @@ type Call struct {
 }
 
 type hostEntry struct {
-	name string
-	fn   HostFunc
+	name     string
+	fn       HostFunc
+	keepsGIL bool
 }
 
 type nativeEntry struct {
@@ -47,19 +41,43 @@ var (
 
 // RegisterHost adds a Go host function to every interpreter created after
 // the call. Register everything before the first interpreter is created.
-func RegisterHost(name string, fn HostFunc) {
+func RegisterHost(name string, fn HostFunc) { registerHost(hostEntry{name: name, fn: fn}) }
+
+// RegisterHostKeepingGIL is RegisterHost for a function that runs holding
+// the GIL, so the Python code that called it cannot be overtaken by another
+// thread of its interpreter before it returns. It must not wait for the
+// host's lock.
+func RegisterHostKeepingGIL(name string, fn HostFunc) {
+	registerHost(hostEntry{name: name, fn: fn, keepsGIL: true})
+}
+
+func registerHost(e hostEntry) {
 	if len(hostFuncs) >= C.PY_MAX_HOST_FUNCS {
 		panic("too many host functions")
 	}
-	cname := C.CString(name) // kept for the life of the process
+	cname := C.CString(e.name) // kept for the life of the process
 	C.py_set_host_def(C.int(len(hostFuncs)), cname)
-	hostFuncs = append(hostFuncs, hostEntry{name, fn})
+	hostFuncs = append(hostFuncs, e)
 }
 
-// RegisterNative adds a C function (PyCFunction with the given METH_* flags)
-// to every interpreter; it receives the interpreter's Slot as an int `self`
-// (read it back with the C helper py_native_slot).
-func RegisterNative(name string, fn unsafe.Pointer, flags int) {
+// UseHost gives the natives of _gears that reach the host (natives.c) the
+// host's table (a const pyhost *, see pyhost.h) and adds them to every
+// interpreter. Call it once, before the first interpreter is created.
+func UseHost(table uintptr) {
+	C.py_use_host(C.uintptr_t(table))
+	registerNative("execute", C.gears_execute, C.METH_VARARGS)
+	registerNative("atomic_enter", C.gears_atomic_enter, C.METH_NOARGS)
+	registerNative("atomic_exit", C.gears_atomic_exit, C.METH_NOARGS)
+	registerNative("in_atomic", C.gears_in_atomic, C.METH_NOARGS)
+	registerNative("scan_keys", C.gears_scan_keys, C.METH_VARARGS)
+	registerNative("read_key", C.gears_read_key, C.METH_VARARGS)
+	registerNative("session_key", C.gears_session_key, C.METH_NOARGS)
+}
+
+// registerNative adds a C function (PyCFunction with the given METH_* flags)
+// to every interpreter; it receives the interpreter's session cell as an int
+// `self` (read it back with the C helper py_native_slot).
+func registerNative(name string, fn unsafe.Pointer, flags int) {
 	if len(nativeFuncs) >= C.PY_MAX_HOST_FUNCS {
 		panic("too many native functions")
 	}
@@ -67,13 +85,6 @@ func RegisterNative(name string, fn unsafe.Pointer, flags int) {
 	C.py_set_native_def(C.int(len(nativeFuncs)), cname, fn, C.int(flags))
 	nativeFuncs = append(nativeFuncs, nativeEntry{name, fn, flags})
 }
-
-// Flags for RegisterNative.
-const (
-	MethVarargs = C.METH_VARARGS
-	MethNoArgs  = C.METH_NOARGS
-	MethO       = C.METH_O
-)
 
 func installHostFuncs(t *Thread) error {
 	d, err := t.ModuleDict("_gears")
@@ -115,12 +126,19 @@ func goHostCall(self, args *C.PyObject) (result *C.PyObject) {
 		return raise(err.Error())
 	}
 	call := &Call{Interp: itv.(*Interp), Args: argv}
-	// Without the GIL: the host function may wait for the Redis lock.
-	ts := C.w_PyEval_SaveThread()
-	left := LeavePython()
-	out, ferr := runHost(hostFuncs[fid], call)
-	ReturnToPython(left)
-	C.w_PyEval_RestoreThread(ts)
+	h := hostFuncs[fid]
+	var out any
+	var ferr error
+	if h.keepsGIL {
+		out, ferr = runHost(h, call)
+	} else {
+		// Without the GIL: the host function may wait for the host's lock.
+		ts := C.w_PyEval_SaveThread()
+		left := C.py_leave_python()
+		out, ferr = runHost(h, call)
+		C.py_return_to_python(left)
+		C.w_PyEval_RestoreThread(ts)
+	}
 	if ferr != nil {
 		return raise(ferr.Error())
 	}

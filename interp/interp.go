@@ -1,7 +1,10 @@
 // Package interp binds the bundled CPython: loading libpython without
 // headers, creating and destroying sub-interpreters, attaching OS threads to
-// them, running code, and calling back into Go from Python. It knows nothing
-// about Redis.
+// them, running code, and module _gears, through which Python reaches the
+// process that embeds it: Go host functions (host.go) and C natives
+// (natives.c, events.c) that call the host through a table of plain C
+// functions (pyhost.h) the host's binding fills. It is the only code of
+// gears that touches CPython; it never includes the host's API.
 package interp
 
 /*
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,9 +132,7 @@ type Interp struct {
 	ID     int64
 	handle int64
 	state  *C.PyInterpreterState
-	slot   unsafe.Pointer // C memory handed to native functions as self
-	// Owner is free for the layer above (the session that uses it).
-	Owner atomic.Value
+	slot   unsafe.Pointer // C memory handed to native functions as self: the session cell
 
 	// mu guards the interpreter's life: attached counts the threads attached
 	// now; once closing is set no thread can attach any more, and Close
@@ -166,10 +168,12 @@ var (
 func Live() int64 { return live.Load() }
 
 // New creates a sub-interpreter and runs setup in it (with the interpreter
-// attached) before returning it detached. It takes ~5 ms: call it from a
-// thread locked with runtime.LockOSThread, never from the Redis main thread
-// while serving. Threads may create interpreters in parallel.
+// attached, the goroutine pinned to its thread) before returning it
+// detached. It takes ~5 ms: never call it from the Redis main thread while
+// serving. Threads may create interpreters in parallel.
 func New(iso Isolation, setup func(*Thread) error) (*Interp, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var ts *C.PyThreadState
 	var msg *C.char
 	shared := C.int(0)
@@ -229,6 +233,8 @@ func (i *Interp) Close() {
 		i.idle.Wait()
 	}
 	i.mu.Unlock()
+	runtime.LockOSThread() // the last thread state is made and ended here
+	defer runtime.UnlockOSThread()
 	ts := C.py_new_thread_state(i.state)
 	C.w_PyEval_RestoreThread(ts)
 	for _, f := range i.funcs {
@@ -253,9 +259,13 @@ func (i *Interp) Closing() bool {
 	return i.closing
 }
 
-// Slot is a pointer-sized cell of C memory passed as `self` to native
-// functions of this interpreter, for the layer above to fill.
-func (i *Interp) Slot() unsafe.Pointer { return i.slot }
+// SetSession fills the interpreter's session cell with the host's handle of
+// the session it serves (see pyhost.h): the natives pass it to the host,
+// which falls back on it on threads that Python started.
+func (i *Interp) SetSession(h uintptr) { *(*uintptr)(i.slot) = h }
+
+// Session is what SetSession put in the cell (0: nothing).
+func (i *Interp) Session() uintptr { return *(*uintptr)(i.slot) }
 
 // Thread is an OS thread attached to an interpreter: it holds that
 // interpreter's GIL. It must be used and detached on the same OS thread.
@@ -269,16 +279,18 @@ type Thread struct {
 
 // Attach makes the calling OS thread run Python in i, or fails with
 // ErrClosed once Close was called: an interpreter is ended only when no
-// thread is attached and none can attach any more. The caller must have
-// called runtime.LockOSThread (or be a C thread such as Redis's main
-// thread). Attach never waits for the Redis lock, so it is safe to call
-// without it or with it.
+// thread is attached and none can attach any more. A Python thread state
+// belongs to one OS thread, so the goroutine stays on this thread
+// (runtime.LockOSThread) until Detach. Attach never waits for the host's
+// lock, so it is safe to call without it or with it.
 func (i *Interp) Attach() (*Thread, error) {
+	runtime.LockOSThread()
 	tid := ThreadID()
 	t := &Thread{interp: i, tid: tid}
 	i.mu.Lock()
 	if i.closing {
 		i.mu.Unlock()
+		runtime.UnlockOSThread()
 		return nil, ErrClosed
 	}
 	i.attached++
@@ -304,6 +316,7 @@ func (i *Interp) Attach() (*Thread, error) {
 		if t.ts == nil {
 			t.restorePrev()
 			i.detached(t.cached, true)
+			runtime.UnlockOSThread()
 			return nil, errors.New("cannot attach to the Python interpreter: out of memory")
 		}
 		if t.cached != nil {
@@ -328,6 +341,7 @@ func (t *Thread) Detach() {
 	}
 	t.restorePrev()
 	t.interp.detached(t.cached, false)
+	runtime.UnlockOSThread()
 }
 
 func (t *Thread) restorePrev() {
@@ -518,25 +532,6 @@ func (t *Thread) Call(module, name string, args ...any) (any, error) {
 	}
 	defer C.w_Py_DecRef(r)
 	return toGo(r)
-}
-
-// Function is module.name for C code of the layer above (a borrowed
-// reference, valid while the interpreter lives), found as Call finds it.
-func (t *Thread) Function(module, name string) (unsafe.Pointer, error) {
-	f, err := t.function(module, name)
-	return unsafe.Pointer(f), err
-}
-
-// Raised takes the exception that C code of the layer above left raised,
-// formatted as Call's errors are.
-func (t *Thread) Raised() error { return t.fetchError() }
-
-// Take converts o, a new reference made by C code of the layer above, as
-// Call converts results, and drops the reference.
-func (t *Thread) Take(o unsafe.Pointer) (any, error) {
-	p := (*C.PyObject)(o)
-	defer C.w_Py_DecRef(p)
-	return toGo(p)
 }
 
 // function finds module.name, remembering it per interpreter: hot paths

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include "py.h"
+#include "pyhost.h"
 
 #define PY_MAX_HOST_FUNCS 64
 
@@ -29,6 +30,28 @@ PyThreadState *py_new_thread_state(PyInterpreterState *i);
 void py_end(PyThreadState *ts);
 PyObject *py_exec(const char *src, PyObject *globals);
 void py_wake(unsigned long tid);
+
+// natives.c: the _gears functions that reach the host (pyhost.h).
+PyObject *gears_execute(PyObject *self, PyObject *args);
+PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
+PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
+PyObject *gears_in_atomic(PyObject *self, PyObject *unused);
+PyObject *gears_session_key(PyObject *self, PyObject *unused);
+PyObject *gears_scan_keys(PyObject *self, PyObject *args);
+PyObject *gears_read_key(PyObject *self, PyObject *args);
+
+// events.c: a registration's run from a trigger's or a keyspace event's data.
+enum { TRIGGER_REPLIED, TRIGGER_RAISED, TRIGGER_RESULT };
+int py_trigger(void *ctx, PyObject *run_event, long long token, void *argv, int argc, PyObject **out);
+enum { EVENT_NONE, EVENT_RAISED, EVENT_RESULT };
+int py_key_event(PyObject *run_event, long long token, const char *key, size_t keylen, const char *event,
+                 size_t eventlen, int keep, PyObject **out);
+static inline int w_py_trigger(uintptr_t ctx, PyObject *f, long long token, uintptr_t argv, int argc, PyObject **out) {
+    return py_trigger((void *)ctx, f, token, (void *)argv, argc, out);
+}
+static inline void py_use_host(uintptr_t table) { py_host = (const pyhost *)table; }
+static inline int py_leave_python(void) { return py_host ? py_host->leave_python() : 0; }
+static inline void py_return_to_python(int left) { if (py_host) py_host->return_to_python(left); }
 
 static inline void w_Py_InitializeEx(int i) { py.Py_InitializeEx(i); }
 static inline const char *w_Py_GetVersion(void) { return py.Py_GetVersion(); }

@@ -1,46 +1,27 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"strings"
 
+	"gears/redismod"
 	"gears/session"
 )
 
-// A session runs as the ACL user that ran its script (see acl.c). These ask
-// Redis, with the Redis lock held.
+// A session runs as the ACL user that ran its script (see redismod's
+// redismod/acl.c). These ask Redis, with the Redis lock held.
 
 // sessionMayRun reports whether sess's user may run the command argv.
-func sessionMayRun(sess *session.Session, argv []string) (ok bool) {
-	if len(argv) == 0 {
-		return true
-	}
-	withRedisStrings(argv, func(p **C.RedisModuleString, n C.int) {
-		ok = C.gears_session_may_run((*C.gears_session)(sess.Native), p, n) == 1
-	})
-	return ok
-}
-
-// callerMayRun reports whether the client of c may run the command argv.
-func callerMayRun(c Ctx, argv []string) (ok bool) {
-	withRedisStrings(argv, func(p **C.RedisModuleString, n C.int) { ok = C.gears_caller_may_run(c.p, p, n) == 1 })
-	return ok
+func sessionMayRun(l redismod.Locked, sess *session.Session, argv []string) bool {
+	return native(sess).MayRun(l, argv)
 }
 
 // mayRead reports whether sess's user may read key; the Redis lock is
 // taken unless this thread holds it.
-func mayRead(sess *session.Session, key string) (ok bool) {
-	var p *C.char
-	if key != "" {
-		p = cStringData(key)
-	}
-	withRedisLock(func() { ok = C.gears_session_may_read((*C.gears_session)(sess.Native), p, C.size_t(len(key))) == 1 })
-	return ok
+func mayRead(sess *session.Session, key string) bool {
+	l := redismod.Lock()
+	defer l.Unlock()
+	return native(sess).MayRead(l, key)
 }
 
 // mayManage reports whether the client of c may see and control what the
@@ -51,18 +32,14 @@ func mayManage(c Ctx, owner string) bool {
 	if owner == "" {
 		return true
 	}
-	if name := C.gears_caller_name(c.p); name != nil {
-		same := goString(name) == owner
-		C.w_FreeString(name)
-		if same {
-			return true
-		}
+	if name, ok := c.CallerName(); ok && name == owner {
+		return true
 	}
-	return C.gears_caller_is_acl_admin(c.p) == 1
+	return c.CallerIsACLAdmin()
 }
 
 // noPerm is the error of a command the user may not run, in execute()'s
-// words (call.c).
+// words (redismod/pyhost.c).
 func noPerm(cmd string) string {
 	return fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command or to access its keys", strings.ToLower(cmd))
 }

@@ -1,18 +1,13 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"gears/builder"
 	"gears/interp"
+	"gears/redismod"
 	"gears/session"
 )
 
@@ -20,10 +15,17 @@ import (
 // waits for futures or coroutines is resumed through the engine once its
 // interpreter says they have all been continued.
 
-// resumeExecution is _gears.resume(sid) (call.c): execution `sid` of the
-// interpreter whose slot this is may go on.
-func resumeExecution(slot unsafe.Pointer, sid int64) {
-	g.engine.Wake(builder.WaitKey{Interp: slot, SID: sid})
+// _gears.resume(sid): the async records that suspended execution `sid` of
+// this interpreter waited for have all been continued. It keeps the GIL:
+// the code that continued the last one goes on before the execution can (as
+// in RedisGears, where it resumes later).
+func hostResume(c *interp.Call) (any, error) {
+	sid, ok := firstArg(c).(int64)
+	if !ok {
+		return nil, errors.New("resume takes an execution's suspension id")
+	}
+	g.engine.Wake(builder.WaitKey{Interp: c.Interp, SID: sid})
+	return nil, nil
 }
 
 // async_allowed(): whether the step running on this thread may go async.
@@ -31,14 +33,16 @@ func resumeExecution(slot unsafe.Pointer, sid int64) {
 // only where its command could be blocked (the run continues in the
 // background, and a trigger's client waits for it).
 func hostAsyncAllowed(*interp.Call) (any, error) {
-	ts := C.gears_thread_state()
+	ts := redismod.CurrentThread()
 	switch {
-	case ts.no_async > 0:
+	case ts.NoAsync() > 0:
 		return false, nil
-	case ts.sync_depth == 0:
+	case ts.SyncDepth() == 0:
 		return true, nil
 	}
-	return C.gears_may_block_here() == 1, nil
+	l := redismod.Lock() // held already by the sync run's thread
+	defer l.Unlock()
+	return redismod.MayBlockHere(l), nil
 }
 
 // A coroutine's scope: the client command and the command hook that the
@@ -137,8 +141,7 @@ func stopLoops(sess *session.Session) {
 }
 
 func registerAsyncHost() {
-	interp.RegisterNative("resume", C.gears_resume, interp.MethO)
-	interp.RegisterNative("in_atomic", C.gears_in_atomic, interp.MethNoArgs)
+	interp.RegisterHostKeepingGIL("resume", hostResume)
 	interp.RegisterHost("async_allowed", hostAsyncAllowed)
 	interp.RegisterHost("scope_capture", hostScopeCapture)
 	interp.RegisterHost("scope_release", hostScopeRelease)

@@ -89,13 +89,12 @@ func runWatched(c Ctx, argv []string) {
 		reply(c)
 		return
 	}
-	b := block(c)
-	go func() {
+	replyWhenDone(c, func() func(Ctx) {
 		for _, e := range pending {
 			<-e.Done()
 		}
-		b.Unblock(reply)
-	}()
+		return reply
+	})
 }
 
 // commandOf is the command a host function serves: its scope argument's

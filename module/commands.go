@@ -1,17 +1,12 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"strings"
-	"unsafe"
 
 	"gears/config"
 	"gears/interp"
+	"gears/redismod"
 )
 
 type command struct {
@@ -20,7 +15,7 @@ type command struct {
 	run   func(c Ctx, argv []string)
 	// fast, when set, may serve the command from Redis's arguments as they
 	// are; false leaves it to run.
-	fast   func(c Ctx, argv **C.RedisModuleString, argc C.int) bool
+	fast   func(c Ctx, args redismod.Args) bool
 	access access
 	// like, when set, is a Redis command whose permission the client needs
 	// too: RG.CONFIGSET changes every user's server as CONFIG SET does,
@@ -43,7 +38,7 @@ const (
 	hookOnly
 )
 
-// commands is indexed by the id C uses to call back (goCommand).
+// commands is indexed by the id Redis calls back with (serveCommand).
 var commands = []command{
 	{"rg.pyexecute", "readonly", cmdPyExecute, nil, anyClient, nil},
 	{"rg.configget", "readonly", cmdConfigGet, nil, anyClient, nil},
@@ -78,22 +73,22 @@ var commands = []command{
 // mayCall refuses (with an error reply) a command that its client may not
 // send: an internal one from anything but replication or the AOF, or a
 // hooked command the client's user may not run.
-func mayCall(c Ctx, cmd command, argv **C.RedisModuleString, argc C.int) bool {
-	if cmd.like != nil && !callerMayRun(c, cmd.like) {
+func mayCall(c Ctx, cmd command, args redismod.Args) bool {
+	if cmd.like != nil && !c.CallerMayRun(cmd.like) {
 		c.Error(fmt.Sprintf("NOPERM this user has no permissions to run the '%s' command (it needs those of '%s')",
 			cmd.name, strings.ToLower(strings.Join(cmd.like[:2], " "))))
 		return false
 	}
-	if cmd.access == anyClient || C.gears_from_replication_or_aof(c.p) == 1 {
+	if cmd.access == anyClient || c.FromReplicationOrAOF() {
 		return true
 	}
-	if cmd.access == hookOnly && argc >= 2 && C.gears_is_hook_marker(argv) == 1 {
+	if cmd.access == hookOnly && args.Len() >= 2 && args.IsHookMarker() {
 		// Redis checked the client's ACL against RG.INNERHOOK; the hooked
 		// command is what it asked for.
-		if C.gears_caller_may_run(c.p, C.gears_argv_at(argv, 1), argc-1) == 1 {
+		if c.CallerMayRunFrom(args, 1) {
 			return true
 		}
-		c.Error(noPerm(goString(C.gears_arg(argv, 1))))
+		c.Error(noPerm(args.View(1)))
 		return false
 	}
 	c.Error(fmt.Sprintf("ERR %s is internal to gears: only the master's replication link and the AOF send it",
@@ -103,15 +98,27 @@ func mayCall(c Ctx, cmd command, argv **C.RedisModuleString, argc C.int) bool {
 
 func registerCommands(c Ctx) error {
 	for id, cmd := range commands {
-		name, flags := C.CString(cmd.name), C.CString(cmd.flags)
-		rc := C.gears_register_command(c.p, C.int(id), name, flags, 0, 0, 0)
-		C.free(unsafe.Pointer(name))
-		C.free(unsafe.Pointer(flags))
-		if rc != C.REDISMODULE_OK {
-			return fmt.Errorf("cannot register command %s", cmd.name)
+		if err := redismod.RegisterCommand(c, id, cmd.name, cmd.flags); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// serveCommand is every gears command (redismod's Handlers.Command).
+func serveCommand(id int, c Ctx, args redismod.Args) {
+	if id >= len(commands) {
+		c.Error("ERR unknown gears command")
+		return
+	}
+	cmd := commands[id]
+	if !mayCall(c, cmd, args) {
+		return
+	}
+	if cmd.fast != nil && cmd.fast(c, args) {
+		return
+	}
+	cmd.run(c, args.Strings())
 }
 
 func cmdConfigGet(c Ctx, argv []string) {
@@ -131,7 +138,7 @@ func cmdConfigSet(c Ctx, argv []string) {
 	interp.SetMemoryLimit(g.cfg.MaxPythonMemory())
 }
 
-func replyEntries(c Ctx, entries []config.Entry) {
+func replyEntries(c redismod.Replier, entries []config.Entry) {
 	c.Array(len(entries))
 	for _, e := range entries {
 		switch {

@@ -3,20 +3,16 @@
 
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"gears/builder"
 	"gears/interp"
+	"gears/redismod"
 )
 
 var (
@@ -39,26 +35,27 @@ func refuse(r *builder.Registration, err error) {
 }
 
 // eventDepth is how many registrations' runs the calling thread is inside.
-func eventDepth() int { return int(C.gears_thread_state().event_depth) }
+func eventDepth() int { return redismod.CurrentThread().EventDepth() }
 
 // keyspaceEvent runs with the Redis lock held, on the main thread or on a
-// thread whose execute() caused the event; flags are the context's.
-func keyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C.int, key *C.char, keyLen C.int, depth C.int) {
+// thread whose execute() caused the event; flags are the context's. key and
+// event are Redis's memory, valid during the call.
+func keyspaceEvent(c Ctx, flags int, event, key string, depth int) {
 	if g == nil || g.regs.Len() == 0 {
 		return
 	}
 	// Registrations fire on masters only, never while loading.
-	if flags&C.REDISMODULE_CTX_FLAGS_MASTER == 0 || flags&C.REDISMODULE_CTX_FLAGS_LOADING != 0 {
+	if flags&redismod.FlagMaster == 0 || flags&redismod.FlagLoading != 0 {
 		return
 	}
-	ev := eventName(event, eventLen)
+	ev := eventName(event)
 	// The key is matched where Redis keeps it, and copied once it matches.
 	var buf [4]*builder.Registration
-	regs := g.regs.KeyEvent(unsafe.String((*byte)(unsafe.Pointer(key)), int(keyLen)), ev, buf[:0])
+	regs := g.regs.KeyEvent(key, ev, buf[:0])
 	if len(regs) == 0 {
 		return
 	}
-	k := C.GoStringN(key, keyLen)
+	k := strings.Clone(key)
 	var payload any = keyEvent{k, ev}
 	keyType := ""
 	var cc *commandCall
@@ -73,7 +70,7 @@ func keyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C
 		}
 		if r.KeyTypes != nil {
 			if keyType == "" {
-				keyType = C.GoString(C.gears_key_type(ctx, key, C.size_t(keyLen)))
+				keyType = redismod.KeyType(c, k)
 			}
 			if !r.MatchesType(keyType) {
 				continue
@@ -85,7 +82,7 @@ func keyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C
 		if !r.Acquire() {
 			continue
 		}
-		readable := C.gears_session_may_read((*C.gears_session)(r.Session.Native), key, C.size_t(keyLen)) == 1
+		readable := native(r.Session).MayRead(c.Held(), k)
 		r.Release()
 		if !readable {
 			continue
@@ -96,19 +93,19 @@ func keyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C
 			}
 			continue
 		}
-		if int(depth) >= maxEventDepth {
+		if depth >= maxEventDepth {
 			refuse(r, errTooDeep)
 			continue
 		}
 		if cc != nil && r.Commands != nil && r.Mode != "sync" {
-			cc.add(startCommandEvent(r, payload, cc, int(depth)+1))
+			cc.add(startCommandEvent(r, payload, cc, depth+1))
 			continue
 		}
 		if r.Mode == "sync" {
 			runSync(r, payload)
 			continue
 		}
-		startEvent(r, payload, int(depth)+1)
+		startEvent(r, payload, depth+1)
 	}
 }
 
@@ -116,14 +113,14 @@ func keyspaceEvent(ctx *C.RedisModuleCtx, flags C.int, event *C.char, eventLen C
 type keyEvent struct{ key, event string }
 
 // eventNames interns event names (a few distinct ones, each seen for every
-// write). Guarded by the Redis lock, as goKeyspaceEvent is.
+// write). Guarded by the Redis lock, as keyspaceEvent is.
 var eventNames = map[string]string{}
 
-func eventName(p *C.char, n C.int) string {
-	if s, ok := eventNames[unsafe.String((*byte)(unsafe.Pointer(p)), int(n))]; ok {
+func eventName(event string) string {
+	if s, ok := eventNames[event]; ok {
 		return s
 	}
-	s := C.GoStringN(p, n)
+	s := strings.Clone(event)
 	if len(eventNames) < 256 {
 		eventNames[s] = s
 	}
@@ -150,18 +147,18 @@ func runInline(r *builder.Registration, payload func() any, call func(*interp.Th
 	r.Triggered()
 	start := time.Now()
 	// Its writes' events are one deeper.
-	ts := C.gears_thread_state()
-	ts.event_depth++
-	ts.sync_depth++
+	ts := redismod.CurrentThread()
+	ts.SetEventDepth(ts.EventDepth() + 1)
+	ts.SetSyncDepth(ts.SyncDepth() + 1)
 	defer func() {
-		ts.sync_depth--
-		ts.event_depth--
+		ts.SetSyncDepth(ts.SyncDepth() - 1)
+		ts.SetEventDepth(ts.EventDepth() - 1)
 		if rec := recover(); rec != nil {
 			logPanic("registration "+r.ID, rec)
 			err = errors.New("gears internal error (see the Redis log)")
 		}
 		if err == nil && out.Suspended != 0 {
-			if out.Later, err = adopt(r, payload(), int(ts.event_depth)+1, out.Suspended); err == nil {
+			if out.Later, err = adopt(r, payload(), ts.EventDepth()+1, out.Suspended); err == nil {
 				return
 			}
 		}
@@ -224,26 +221,14 @@ func callEvent(t *interp.Thread, r *builder.Registration, payload any) (builder.
 	return eventOutcome(r, v), nil
 }
 
-// callKeyEvent is callEvent's short path for a keyspace event: gears_key_event
-// makes the arguments in C, and a result of None (no errors) stays there.
+// callKeyEvent is callEvent's short path for a keyspace event: interp makes
+// the arguments in C, and a result of None (no errors) stays there.
 func callKeyEvent(t *interp.Thread, r *builder.Registration, ke keyEvent) (builder.Outcome, error) {
-	fn, err := t.Function("redisgears", "_run_event")
-	if err != nil {
+	v, none, err := t.KeyEvent("redisgears", "_run_event", r.Token, ke.key, ke.event, keepsResults(r))
+	if err != nil || none {
 		return builder.Outcome{}, err
 	}
-	var res *C.PyObject
-	rc := C.gears_key_event((*C.PyObject)(fn), C.longlong(r.Token),
-		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.key))), C.size_t(len(ke.key)),
-		(*C.char)(unsafe.Pointer(unsafe.StringData(ke.event))), C.size_t(len(ke.event)),
-		C.int(boolInt(keepsResults(r))), &res)
-	switch rc {
-	case C.EVENT_RAISED:
-		return builder.Outcome{}, t.Raised()
-	case C.EVENT_NONE:
-		return builder.Outcome{}, nil
-	}
-	v, err := t.Take(unsafe.Pointer(res))
-	return eventOutcome(r, v), err
+	return eventOutcome(r, v), nil
 }
 
 // eventOutcome reads _run_event's [results, errors] (or errors alone when

@@ -1,10 +1,5 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"fmt"
@@ -13,6 +8,7 @@ import (
 
 	"gears/builder"
 	"gears/interp"
+	"gears/redismod"
 	"gears/session"
 )
 
@@ -156,11 +152,14 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 		}
 	}
 	// Events of its writes are one deeper than it.
-	ts := C.gears_thread_state()
-	prevDepth, prevIn := ts.event_depth, ts.in_execution
-	ts.event_depth = C.int(e.Depth)
-	ts.in_execution = 1
-	defer func() { ts.event_depth, ts.in_execution = prevDepth, prevIn }()
+	ts := redismod.CurrentThread()
+	prevDepth, prevIn := ts.EventDepth(), ts.InExecution()
+	ts.SetEventDepth(e.Depth)
+	ts.SetInExecution(true)
+	defer func() {
+		ts.SetEventDepth(prevDepth)
+		ts.SetInExecution(prevIn)
+	}()
 	err = inInterp(t, e.Session, func(t *interp.Thread) error {
 		if !e.SetThread(t.ID()) && sid == 0 {
 			return errAborted
@@ -236,10 +235,10 @@ func interruptExecution(e *builder.Execution, thread uint64) {
 }
 
 // replyResults writes [[results...], [errors...]].
-func replyResults(c Ctx, s builder.Snapshot) {
+func replyResults(c redismod.Replier, s builder.Snapshot) {
 	c.Array(2)
-	c.Value(s.Results)
-	c.Value(s.Errors)
+	redismod.WriteValue(c, s.Results)
+	redismod.WriteValue(c, s.Errors)
 }
 
 func cmdDumpExecutions(c Ctx, argv []string) {
@@ -344,14 +343,13 @@ func cmdAbortExecution(c Ctx, argv []string) {
 	// As RedisGears, the reply comes once the execution has stopped (ended
 	// "done", with the abort as its error); code that Python cannot
 	// interrupt is not waited for long.
-	b := block(c)
-	go func() {
+	replyWhenDone(c, func() func(Ctx) {
 		select {
 		case <-e.Done():
 		case <-time.After(abortWait):
 		}
-		b.Unblock(Ctx.OK)
-	}()
+		return Ctx.OK
+	})
 }
 
 // abortWait bounds how long RG.ABORTEXECUTION waits for a running execution

@@ -1,18 +1,13 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"gears/builder"
 	"gears/interp"
+	"gears/redismod"
 )
 
 // A hook running on a thread: call_next() there goes down its chain.
@@ -26,19 +21,9 @@ var hookCalls sync.Map // Python thread id -> *hookCall
 
 // refreshHooks gives the command filter the hooked command names.
 func refreshHooks() {
-	names := g.regs.HookedCommands()
-	cnames := make([]*C.char, len(names))
-	for i, n := range names {
-		cnames[i] = C.CString(n) // owned by C from here
-	}
-	t := C.gears_thread_state()
-	locked := C.gears_lock(t)
-	var p **C.char
-	if len(cnames) > 0 {
-		p = &cnames[0]
-	}
-	C.gears_set_hooked(p, C.int(len(cnames)))
-	C.gears_unlock(t, locked)
+	l := redismod.Lock()
+	defer l.Unlock()
+	redismod.SetHooked(l, g.regs.HookedCommands())
 }
 
 // RG.INNERHOOK <command> <args...>: what the command filter makes of a
@@ -50,7 +35,7 @@ func cmdInnerHook(c Ctx, argv []string) {
 	}
 	cmd := strings.ToLower(argv[1])
 	chain := g.regs.Hooks(cmd)
-	if c.Flags()&(C.REDISMODULE_CTX_FLAGS_REPLICATED|C.REDISMODULE_CTX_FLAGS_LOADING) != 0 {
+	if c.Flags()&(redismod.FlagReplicated|redismod.FlagLoading) != 0 {
 		replyCall(c, argv[1], argv[2:])
 		return
 	}
@@ -60,7 +45,7 @@ func cmdInnerHook(c Ctx, argv []string) {
 	}
 	hc := &hookCall{chain: chain, cmd: argv[1]}
 	args := argv[2:]
-	i := hc.firstFrom(0, argv[1:])
+	i := hc.firstFrom(c.Held(), 0, argv[1:])
 	if i < 0 {
 		replyCall(c, argv[1], args)
 		return
@@ -105,7 +90,9 @@ func cmdInnerHook(c Ctx, argv []string) {
 	afterExecution(c, e, replyHookSnapshot)
 }
 
-func replyHookSnapshot(c Ctx, s builder.Snapshot) { replyHook(c, s.Results, s.Errors, nil) }
+func replyHookSnapshot(c redismod.Replier, s builder.Snapshot) {
+	replyHook(c, s.Results, s.Errors, nil)
+}
 
 var pendingHooks sync.Map // *builder.Execution -> *hookCall, until it runs
 
@@ -132,18 +119,18 @@ func startEventWith(r *builder.Registration, payload any, pending *sync.Map, ctx
 // firstFrom is the first hook of the chain from position i whose key prefix
 // (if any) matches one of the command's keys, or -1. A hook sees only
 // commands its session's user may run itself: others pass it by (a hook
-// sees the command's keys and values). Called with the Redis lock held.
-func (hc *hookCall) firstFrom(i int, argv []string) int {
+// sees the command's keys and values).
+func (hc *hookCall) firstFrom(l redismod.Locked, i int, argv []string) int {
 	for ; i < len(hc.chain); i++ {
 		r := hc.chain[i]
-		if r.KeyPrefix != "" && !hasKeyPrefix(argv, r.KeyPrefix) {
+		if r.KeyPrefix != "" && !redismod.HasKeyPrefix(l, argv, r.KeyPrefix) {
 			continue
 		}
 		// Held while its session is read: an upgrade may be ending both.
 		if !r.Acquire() {
 			continue
 		}
-		ok := sessionMayRun(r.Session, argv)
+		ok := sessionMayRun(l, r.Session, argv)
 		r.Release()
 		if ok {
 			return i
@@ -152,18 +139,8 @@ func (hc *hookCall) firstFrom(i int, argv []string) int {
 	return -1
 }
 
-// hasKeyPrefix asks Redis which arguments of argv are keys.
-func hasKeyPrefix(argv []string, prefix string) (found bool) {
-	cp := C.CString(prefix)
-	withRedisStrings(argv, func(p **C.RedisModuleString, n C.int) {
-		found = C.gears_command_has_key_prefix(C.gears_detached, p, n, cp, C.size_t(len(prefix))) == 1
-	})
-	C.free(unsafe.Pointer(cp))
-	return found
-}
-
 // A hook replies with its only result, or its first error.
-func replyHook(c Ctx, results []any, errs []string, err error) {
+func replyHook(c redismod.Replier, results []any, errs []string, err error) {
 	switch {
 	case err != nil:
 		c.Error(err.Error())
@@ -172,7 +149,7 @@ func replyHook(c Ctx, results []any, errs []string, err error) {
 	case len(results) != 1:
 		c.Error("Command hook must return exactly one result")
 	default:
-		c.Value(results[0])
+		redismod.WriteValue(c, results[0])
 	}
 }
 
@@ -210,12 +187,14 @@ func hostCallNext(c *interp.Call) (any, error) {
 	// The hook's own code chose these arguments: they run as its user.
 	sess := sessionOf(c)
 	i, denied := -1, false
-	withRedisLock(func() {
-		denied = sess != nil && !sessionMayRun(sess, argv)
+	func() {
+		l := redismod.Lock()
+		defer l.Unlock()
+		denied = sess != nil && !sessionMayRun(l, sess, argv)
 		if !denied {
-			i = hc.firstFrom(hc.next, argv)
+			i = hc.firstFrom(l, hc.next, argv)
 		}
-	})
+	}()
 	if denied {
 		return nil, errors.New(noPerm(hc.cmd))
 	}
@@ -228,10 +207,10 @@ func hostCallNext(c *interp.Call) (any, error) {
 	hc.next = i + 1
 	// A hook below a sync one is sync too, and its caller waits for its
 	// reply here: it may not go async.
-	ts := C.gears_thread_state()
-	ts.no_async++
+	ts := redismod.CurrentThread()
+	ts.SetNoAsync(ts.NoAsync() + 1)
 	out, err := runSync(r, payload)
-	ts.no_async--
+	ts.SetNoAsync(ts.NoAsync() - 1)
 	hc.next = saved
 	switch {
 	case err != nil:

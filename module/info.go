@@ -1,27 +1,19 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
-	"unsafe"
-
 	"gears/interp"
+	"gears/redismod"
 )
 
 // writeInfo fills INFO's rg section. Python's memory is reported here
 // because Redis's used_memory does not see it.
-func writeInfo(ctx *C.RedisModuleInfoCtx) {
+func writeInfo(w redismod.Info) {
 	total, peak, cur := interp.Memory()
 	ready := 0
 	if g.pool != nil { // none under IsolationMode shared
 		ready = g.pool.Ready()
 	}
-	empty := C.CString("")
-	C.w_InfoAddSection(ctx, empty)
-	C.free(unsafe.Pointer(empty))
+	w.Section("")
 	for _, f := range []struct {
 		name string
 		v    int64
@@ -42,8 +34,6 @@ func writeInfo(ctx *C.RedisModuleInfoCtx) {
 		{"PeakAllocated", peak},
 		{"CurrAllocated", cur},
 	} {
-		name := C.CString(f.name)
-		C.w_InfoAddFieldLongLong(ctx, name, C.longlong(f.v))
-		C.free(unsafe.Pointer(name))
+		w.Int(f.name, f.v)
 	}
 }

@@ -2,13 +2,7 @@
 // and the Redis side of the Python runtime.
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,18 +11,36 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"gears/builder"
 	"gears/config"
 	"gears/interp"
 	"gears/pyhome"
+	"gears/redismod"
 	"gears/reqs"
 	gearsrt "gears/runtime"
 	"gears/session"
 )
 
 func main() {}
+
+// Redis calls gears through redismod, which recovers panics and hands each
+// call to one of these.
+func init() {
+	redismod.Handle(redismod.Handlers{
+		Load:          onLoad,
+		Command:       serveCommand,
+		Info:          writeInfo,
+		KeyspaceEvent: keyspaceEvent,
+		AuxLoad:       auxLoad,
+		ServerEvent:   serverEvent,
+		Panic:         logPanic,
+	})
+}
+
+func logPanic(where string, r any) {
+	logf("warning", fmt.Sprintf("gears: internal error in %s: %v\n%s", where, r, debug.Stack()))
+}
 
 // gears is the module's state, created at load.
 type gears struct {
@@ -82,23 +94,15 @@ func onLoad(c Ctx, argv []string) error {
 		threads:  session.NewThreads(cfg.ExecutionThreads()+runtime.NumCPU(), func(r any) { logPanic("Python thread", r) }),
 		sessions: session.NewRegistry(),
 		regs:     builder.NewRegistrations(),
-		cluster:  c.Flags()&clusterFlag != 0,
+		cluster:  c.Flags()&redismod.FlagCluster != 0,
 	}
 	interp.PanicHandler = logPanic
-	// Python under the Redis lock gives Redis back to the lock holder when
-	// it calls out (busy.c).
-	interp.LeavePython = func() int { return int(C.gears_host_pause()) }
-	interp.ReturnToPython = func(paused int) { C.gears_host_resume(C.int(paused)) }
 	interp.MemoryErrorText = func() string { return "MemoryError: " + memoryNote() }
-	// The main thread always holds the Redis lock while it runs module code.
-	C.gears_thread_state().lock_held = 1
+	redismod.MainThreadHoldsLock()
 	gearsrt.Register(host{})
-	interp.RegisterNative("execute", C.gears_execute, interp.MethVarargs)
-	interp.RegisterNative("atomic_enter", C.gears_atomic_enter, interp.MethNoArgs)
-	interp.RegisterNative("atomic_exit", C.gears_atomic_exit, interp.MethNoArgs)
-	interp.RegisterNative("scan_keys", C.gears_scan_keys, interp.MethVarargs)
-	interp.RegisterNative("read_key", C.gears_read_key, interp.MethVarargs)
-	interp.RegisterNative("session_key", C.gears_session_key, interp.MethNoArgs)
+	// execute(), atomic() and the readers reach Redis through the binding's
+	// table; Python that holds Redis busy gives it back when it calls out.
+	interp.UseHost(redismod.PythonHost())
 	interp.RegisterHost("run", hostRun)
 	interp.RegisterHost("register_timer", hostRegisterTimer)
 	interp.RegisterHost("register", hostRegister)
@@ -135,30 +139,13 @@ func onLoad(c Ctx, argv []string) error {
 		return err
 	}
 	startWatchdog()
-	if C.gears_create_te_type(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot create the data type of time events")
-	}
-	if C.gears_create_aux_type(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot create the data type that keeps registrations in the RDB")
-	}
-	if C.gears_subscribe_server_events(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot subscribe to loading and role events")
-	}
-	if C.gears_register_hook_filter(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot register the command filter of command hooks")
-	}
-	if C.gears_subscribe_keyspace(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot subscribe to keyspace events")
-	}
-	if C.gears_register_info(c.p) != C.REDISMODULE_OK {
-		return errors.New("cannot register the INFO section")
+	if err := redismod.Subscribe(c); err != nil {
+		return err
 	}
 	logf("notice", fmt.Sprintf("gears: Python %s ready in %d ms (extraction %d ms) from %s, IsolationMode %s",
 		interp.Version(), time.Since(start).Milliseconds(), extracted.Milliseconds(), home, cfg.IsolationMode()))
 	return nil
 }
-
-const clusterFlag = 1 << 5 // REDISMODULE_CTX_FLAGS_CLUSTER
 
 // selfTest checks the hand-written CPython ABI: an interpreter built from our
 // PyInterpreterConfig must read back the same settings.
@@ -235,36 +222,34 @@ func (host) Hashtag() string {
 
 var (
 	sessionKeys   atomic.Int64
-	sessionsByKey sync.Map // gears_session.key -> *session.Session, until it ends
+	sessionsByKey sync.Map // session key -> *session.Session, until it ends
 )
 
-// giveSessionC allocates the C half of a session (read by execute() without
-// Go), freed when the session ends.
-func giveSessionC(sess *session.Session, user *C.RedisModuleString) {
-	s := (*C.gears_session)(C.calloc(1, C.size_t(unsafe.Sizeof(C.gears_session{}))))
-	s.user = user
-	s.key = C.longlong(sessionKeys.Add(1))
-	sess.Native = unsafe.Pointer(s)
-	sessionsByKey.Store(int64(s.key), sess)
+// giveNative makes Redis's half of a session (read by execute() without
+// Go), running as user (everyone's rights when hasUser is false), freed when
+// the session ends.
+func giveNative(sess *session.Session, user string, hasUser bool) {
+	n := redismod.NewSession(sessionKeys.Add(1), user, hasUser)
+	sess.Native = n
+	sessionsByKey.Store(n.Key(), sess)
 	sess.OnEnd(func() {
-		sessionsByKey.Delete(int64(s.key))
-		freeSessionC(s)
+		sessionsByKey.Delete(n.Key())
+		n.Free()
 	})
 }
 
-// sessionOfC is the live session of a C half.
-func sessionOfC(s *C.gears_session) *session.Session {
-	if s == nil {
-		return nil
-	}
-	v, _ := sessionsByKey.Load(int64(s.key))
-	sess, _ := v.(*session.Session)
-	return sess
+// native is Redis's half of sess.
+func native(sess *session.Session) redismod.Session {
+	n, _ := sess.Native.(redismod.Session)
+	return n
 }
 
-func freeSessionC(s *C.gears_session) {
-	if s.user != nil {
-		C.w_FreeString(s.user)
+// sessionOfNative is the live session of a half (nil when none).
+func sessionOfNative(n redismod.Session) *session.Session {
+	if n.IsZero() {
+		return nil
 	}
-	C.free(unsafe.Pointer(s))
+	v, _ := sessionsByKey.Load(n.Key())
+	sess, _ := v.(*session.Session)
+	return sess
 }

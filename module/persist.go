@@ -1,17 +1,13 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"gears/builder"
+	"gears/redismod"
 	"gears/reqs"
 	"gears/session"
 )
@@ -62,19 +58,9 @@ func saveSnapshot() {
 		}
 	}
 	data, _ := json.Marshal(st)
-	buf := C.CBytes(data)
-	var cpaths **C.char
-	if len(paths) > 0 {
-		cpaths = (**C.char)(C.calloc(C.size_t(len(paths)), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
-		cs := unsafe.Slice(cpaths, len(paths))
-		for i, p := range paths {
-			cs[i] = C.CString(p)
-		}
-	}
-	t := C.gears_thread_state()
-	locked := C.gears_lock(t)
-	C.gears_set_snapshot((*C.char)(buf), C.size_t(len(data)), cpaths, C.size_t(len(paths)))
-	C.gears_unlock(t, locked)
+	l := redismod.Lock()
+	defer l.Unlock()
+	redismod.SetSnapshot(l, data, paths)
 }
 
 // saveSession is what is kept of a session to restore it.
@@ -89,26 +75,22 @@ func saveSession(s *session.Session, regs []*builder.Registration) savedSession 
 	return saved
 }
 
-func auxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uint64_t) C.int {
+// auxLoad reads the RDB's aux data: the snapshot and the wheels it names.
+func auxLoad(snapshot []byte, wheelBytes [][]byte) error {
 	var st savedState
-	if n > 0 {
-		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(p), C.int(n)), &st); err != nil {
-			logf("warning", "gears: the RDB's registrations cannot be read: "+err.Error())
-			return C.REDISMODULE_ERR
+	if len(snapshot) > 0 {
+		if err := json.Unmarshal(snapshot, &st); err != nil {
+			return errors.New("the RDB's registrations cannot be read: " + err.Error())
 		}
 	}
-	if int(count) != len(st.Wheels) {
-		logf("warning", "gears: the RDB's requirement wheels do not match their list")
-		return C.REDISMODULE_ERR
+	if len(wheelBytes) != len(st.Wheels) {
+		return errors.New("the RDB's requirement wheels do not match their list")
 	}
 	// Requirements are installed now: the sessions restored when loading
 	// ends import them.
 	wheels := map[string][]byte{}
-	if count > 0 {
-		for i, w := range st.Wheels {
-			b := unsafe.Slice(bufs, count)[i]
-			wheels[w.SHA256] = C.GoBytes(unsafe.Pointer(b), C.int(unsafe.Slice(lens, count)[i]))
-		}
+	for i, w := range st.Wheels {
+		wheels[w.SHA256] = wheelBytes[i]
 	}
 	for _, saved := range st.Requirements {
 		if _, err := g.reqs.Restore(saved, wheels); err != nil {
@@ -116,24 +98,16 @@ func auxLoad(p *C.char, n C.size_t, bufs **C.char, lens *C.size_t, count C.uint6
 		}
 	}
 	toRestore = &st
-	return C.REDISMODULE_OK
+	return nil
 }
 
-func serverEvent(event, sub C.int) {
-	if event == C.REDISMODULE_EVENT_FORK_CHILD {
-		if sub == C.REDISMODULE_SUBEVENT_FORK_CHILD_BORN {
-			rewriteRegistrationsIntoAOF()
-		}
-		return
-	}
-	if event == C.REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED {
-		if sub == C.REDISMODULE_SUBEVENT_REPLROLECHANGED_NOW_MASTER {
-			startAllStreams() // a promoted replica processes what its streams have pending
-		}
-		return
-	}
-	switch sub {
-	case C.REDISMODULE_SUBEVENT_LOADING_RDB_START, C.REDISMODULE_SUBEVENT_LOADING_AOF_START, C.REDISMODULE_SUBEVENT_LOADING_REPL_START:
+func serverEvent(e redismod.ServerEvent) {
+	switch e {
+	case redismod.ForkedChild:
+		rewriteRegistrationsIntoAOF()
+	case redismod.BecameMaster:
+		startAllStreams() // a promoted replica processes what its streams have pending
+	case redismod.LoadingStarted:
 		// The dataset is replaced: so are the registrations and sessions.
 		for _, s := range g.sessions.List() {
 			g.sessions.Remove(s)
@@ -146,7 +120,7 @@ func serverEvent(event, sub C.int) {
 		refreshHooks()
 		g.reqs.Clear()
 		toRestore = nil
-	case C.REDISMODULE_SUBEVENT_LOADING_ENDED:
+	case redismod.LoadingEnded:
 		if toRestore != nil {
 			restore(toRestore)
 			toRestore = nil
@@ -155,7 +129,7 @@ func serverEvent(event, sub C.int) {
 		// Whether the registrations came from the RDB or from the AOF's
 		// RG.INNERREGISTER (replayed before the entries that follow it),
 		// what their streams hold now was added and is not acknowledged.
-		if C.gears_is_master() == 1 {
+		if isMaster() {
 			startAllStreams()
 		}
 	}
@@ -194,11 +168,7 @@ func restoreSession(saved savedSession, replacing string) error {
 		return err
 	}
 	useRequirements(sess, list)
-	var user *C.RedisModuleString
-	if saved.User != "" {
-		user = cString(saved.User)
-	}
-	giveSessionC(sess, user)
+	giveNative(sess, saved.User, saved.User != "")
 	for _, id := range saved.Registrations {
 		if i := strings.LastIndexByte(id, '-'); i >= 0 {
 			n, _ := strconv.ParseInt(id[i+1:], 10, 64)
@@ -207,16 +177,16 @@ func restoreSession(saved savedSession, replacing string) error {
 	}
 	sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations, sess: sess}
 	scripts.Store(sess, sr)
-	t := C.gears_thread_state()
-	t.restoring = 1
+	t := redismod.CurrentThread() // the main thread
+	t.SetRestoring(true)
 	err = runScript(sess, saved.Script)
-	t.restoring = 0
+	t.SetRestoring(false)
 	scripts.Delete(sess)
 	if err != nil {
 		return err
 	}
-	t.restoring = 1 // commit without replicating again
-	defer func() { t.restoring = 0 }()
+	t.SetRestoring(true) // commit without replicating again
+	defer t.SetRestoring(false)
 	return commitRegistrations(sess, sr.regs, &pyExecuteArgs{id: saved.ID, upgrade: true, replaceWith: replacing})
 }
 
@@ -255,14 +225,6 @@ func rewriteRegistrationsIntoAOF() {
 func replicateSession(sess *session.Session, regs []*builder.Registration, replacing string) {
 	data, _ := json.Marshal(saveSession(sess, regs))
 	replicate("RG.INNERREGISTER", string(data), replacing)
-}
-
-// replicate sends a command to replicas and the AOF (under the Redis lock,
-// which it takes unless this thread holds it).
-func replicate(cmd string, args ...string) {
-	ccmd, p, n := commandArgs(cmd, args)
-	defer C.free(unsafe.Pointer(ccmd))
-	C.gears_replicate(ccmd, p, n)
 }
 
 // RG.INNERREGISTER <saved session> <replaced session id>: a registration made

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"gears/interp"
+	"gears/redismod"
 )
 
 // RG.PYPROFILE STATS <session> [order] | RESET <session>: the cProfile data
@@ -30,7 +31,7 @@ func cmdPyProfile(c Ctx, argv []string) {
 		return
 	}
 	// Reading the profile needs the session's GIL: off the main thread.
-	b := block(c)
+	b := redismod.Block(c)
 	g.threads.Go(func() {
 		defer sess.Release(g.threads.Go)
 		var out any

@@ -1,15 +1,11 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"errors"
 
 	"fmt"
 	"gears/builder"
+	"gears/redismod"
 	"strings"
 
 	"gears/interp"
@@ -81,7 +77,7 @@ func validSessionID(id string) bool {
 	return true
 }
 
-const noBlockingFlags = C.REDISMODULE_CTX_FLAGS_MULTI | C.REDISMODULE_CTX_FLAGS_LUA | C.REDISMODULE_CTX_FLAGS_DENY_BLOCKING
+const noBlockingFlags = redismod.FlagMulti | redismod.FlagLua | redismod.FlagDenyBlocking
 
 // RG.PYEXECUTE: the script runs on a Python thread with the client blocked,
 // so a slow or looping script never blocks Redis.
@@ -126,17 +122,13 @@ func cmdPyExecute(c Ctx, argv []string) {
 
 	sess := session.New(id, a.description, nil)
 	sess.Script = a.script
-	user := C.gears_caller_name(c.p)
-	if user != nil {
-		var n C.size_t
-		p := C.w_StringPtrLen(user, &n)
-		sess.User = C.GoStringN(p, C.int(n))
-	}
-	giveSessionC(sess, user)
+	user, hasUser := c.CallerName()
+	sess.User = user
+	giveNative(sess, user, hasUser)
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
-	b := block(c)
-	sr := &scriptRun{unblocking: a.unblocking, sess: sess, client: uint64(C.w_GetClientId(c.p))}
+	b := redismod.Block(c)
+	sr := &scriptRun{unblocking: a.unblocking, sess: sess, client: c.ClientID()}
 	// A client that leaves stops its script.
 	b.OnDisconnect(func() { sr.abort("its client disconnected") })
 	g.threads.Go(func() {
@@ -156,7 +148,7 @@ func cmdPyExecute(c Ctx, argv []string) {
 
 // finishScript runs the script and then the run() it asked for, and returns
 // the reply: OK, the execution id (UNBLOCKING) or [[results], [errors]].
-func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *Blocked) func(Ctx) {
+func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *redismod.Blocked) func(Ctx) {
 	defer sess.Release(g.threads.Go) // the script's own reference
 	scripts.Store(sess, sr)
 	err := runScript(sess, a.script)
@@ -227,7 +219,7 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 	}
 	saveSnapshot()
 	refreshHooks()
-	if C.gears_thread_state().restoring == 0 {
+	if !redismod.CurrentThread().Restoring() {
 		if len(regs) > 0 {
 			g.engine.SkipID() // RedisGears' registering execution
 		}
@@ -260,8 +252,7 @@ func runScript(sess *session.Session, src string) (err error) {
 		if err != nil {
 			return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
 		}
-		*(**C.gears_session)(it.Slot()) = (*C.gears_session)(sess.Native)
-		it.Owner.Store(sess)
+		it.SetSession(native(sess).Handle())
 		sess.Interp = it
 	}
 	sr, _ := scripts.Load(sess)
@@ -304,9 +295,9 @@ func runScript(sess *session.Session, src string) (err error) {
 // it, stays as it is).
 func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
 	// Under the Redis lock, Python keeps Redis busy from here, waiting for
-	// the GIL included (busy.c).
-	busy := C.gears_busy_enter((*C.gears_session)(sess.Native))
-	defer C.gears_busy_leave(busy)
+	// the GIL included (redismod/busy.c).
+	busy := redismod.EnterPython(native(sess))
+	defer busy.Leave()
 	t, err := sess.Interp.Attach()
 	if err != nil {
 		return err
@@ -318,18 +309,16 @@ func withSession(sess *session.Session, fn func(*interp.Thread) error) error {
 // inInterp is withSession on a thread attached already to sess's
 // interpreter.
 func inInterp(t *interp.Thread, sess *session.Session, fn func(*interp.Thread) error) error {
-	ts := C.gears_thread_state() // this thread's, read without crossing into C again
-	if sess.Shared {
-		// The interpreter is everyone's: say whose code runs here (a sync
-		// registration may run inside another session's execute()).
-		prev := ts.session
-		ts.session = (*C.gears_session)(sess.Native)
-		defer func() { ts.session = prev }()
-	}
-	if ts.atomic_depth == 0 {
+	// The attach says whose code runs here: the one answer to "which
+	// session?" for natives and host functions (redismod.SessionAt). A sync
+	// registration may run inside another session's execute().
+	ts := redismod.CurrentThread()
+	prev := ts.SetSession(native(sess))
+	defer ts.SetSession(prev)
+	if !ts.InAtomic() {
 		defer func() {
-			if ts.atomic_depth != 0 || ts.atomic_locked != 0 {
-				C.gears_release_atomic()
+			if ts.InAtomic() {
+				ts.ReleaseAtomic()
 			}
 		}()
 	}

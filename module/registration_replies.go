@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"gears/builder"
+	"gears/redismod"
 	"gears/session"
 )
 
@@ -15,15 +16,23 @@ func cmdDumpRegistrations(c Ctx, argv []string) {
 	regs := g.regs.List()
 	c.Array(len(regs))
 	for _, r := range regs {
-		writeRegistrationFields(c, r, true)
+		writeRegistrationFields(c, r, visibleStats(c, r), true)
 	}
 }
 
-func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
+// visibleStats are r's statistics as the client of c may see them: the
+// last error's text may hold another user's data.
+func visibleStats(c Ctx, r *builder.Registration) builder.Stats {
 	st := r.Stats()
 	if st.LastError != "" && !mayManage(c, r.Session.User) {
-		st.LastError = "(hidden: the registration belongs to another user)" // its text may hold that user's data
+		st.LastError = "(hidden: the registration belongs to another user)"
 	}
+	return st
+}
+
+// writeRegistrationFields writes one registration of RG.DUMPREGISTRATIONS
+// (and of RG.PYDUMPSESSIONS VERBOSE, without PD).
+func writeRegistrationFields(c redismod.Replier, r *builder.Registration, st builder.Stats, withPD bool) {
 	if withPD {
 		c.Array(12)
 	} else {
@@ -34,7 +43,7 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 	c.Bulk("reader")
 	c.Bulk(r.Reader)
 	c.Bulk("desc")
-	c.BulkOrNull(r.Desc)
+	bulkOrNull(c, r.Desc)
 	c.Bulk("RegistrationData")
 	if r.Reader == "StreamReader" {
 		c.Array(26)
@@ -92,9 +101,18 @@ func writeRegistrationFields(c Ctx, r *builder.Registration, withPD bool) {
 	c.Bulk("DefaultPool")
 }
 
-func writeLastError(c Ctx, st builder.Stats) {
+func writeLastError(c redismod.Replier, st builder.Stats) {
 	c.Bulk("lastError")
-	c.BulkOrNull(st.LastError)
+	bulkOrNull(c, st.LastError)
+}
+
+// bulkOrNull replies nil for an empty string (RedisGears' "not set").
+func bulkOrNull(c redismod.Replier, s string) {
+	if s == "" {
+		c.Null()
+	} else {
+		c.Bulk(s)
+	}
 }
 
 func boolInt(b bool) int64 {
@@ -104,12 +122,12 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-func writeOptionalList(c Ctx, l []string) {
+func writeOptionalList(c redismod.Replier, l []string) {
 	if l == nil {
 		c.Null()
 		return
 	}
-	c.Value(l)
+	redismod.WriteValue(c, l)
 }
 
 // sessionPD is RedisGears' description of a registration's session.
@@ -193,7 +211,7 @@ func writeSession(c Ctx, s *session.Session, verbose bool) {
 	c.Array(len(regs))
 	for _, r := range regs {
 		if verbose {
-			writeRegistrationFields(c, r, false)
+			writeRegistrationFields(c, r, visibleStats(c, r), false)
 		} else {
 			c.Bulk(r.ID)
 		}
@@ -201,7 +219,7 @@ func writeSession(c Ctx, s *session.Session, verbose bool) {
 }
 
 // The StreamReader's part of RegistrationData, after the common counters.
-func writeStreamData(c Ctx, r *builder.Registration, st builder.Stats) {
+func writeStreamData(c redismod.Replier, r *builder.Registration, st builder.Stats) {
 	status, lastLag, avgLag := r.StreamStatus()
 	c.Bulk("lastEstimatedLagMS")
 	c.Int(lastLag.Milliseconds())

@@ -13,7 +13,7 @@ import (
 // scriptRun is a session's top-level script while it runs: what it asked
 // for (its run(), its registrations), and what listing and stopping it
 // need. Scripts run on Python threads without the Redis lock; restoring a
-// saved session re-runs its script on the main thread (see busy.c for that).
+// saved session re-runs its script on the main thread (see redismod/busy.c for that).
 type scriptRun struct {
 	unblocking bool
 	exec       *builder.Execution

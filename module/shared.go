@@ -1,14 +1,10 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"fmt"
 
 	"gears/interp"
+	"gears/redismod"
 	gearsrt "gears/runtime"
 	"gears/session"
 )
@@ -17,17 +13,17 @@ import (
 // whose C extensions refuse own-GIL interpreters (single-phase init): one
 // interpreter, made at load, with the main GIL and no check on extensions;
 // each session has its own globals dict there, and sys.modules is
-// everyone's. The interpreter cannot tell which session runs, so whoever
-// attaches for a session says so on the thread (withSession sets
-// gears_thread.session): execute() reads it for the ACL user, host functions
-// through sessionOf, Python as _gears.session_key(). Threads that Python
-// starts inherit it (below).
+// everyone's. The interpreter cannot tell which session runs; the thread
+// can, since every attach says whose session it is for (inInterp):
+// execute() reads it for the ACL user, host functions through sessionOf,
+// Python as _gears.session_key(). Threads that Python starts inherit it
+// (below).
 
 var sharedInterp *interp.Interp // nil under IsolationMode subinterpreter
 
 // startShared creates the shared interpreter and checks its configuration.
 func startShared() error {
-	C.gears_shared_mode = 1
+	redismod.SetSharedMode()
 	return onThread(func() error {
 		it, err := interp.New(interp.SharedGIL, func(t *interp.Thread) error {
 			d := t.NewDict()
@@ -55,7 +51,7 @@ if got != want:
 // made when its script runs) until it ends.
 func joinShared(sess *session.Session) {
 	sess.Interp, sess.Shared = sharedInterp, true
-	key := int64((*C.gears_session)(sess.Native).key)
+	key := native(sess).Key()
 	sess.OnEnd(func() { leaveShared(sess, key) })
 }
 
@@ -73,15 +69,11 @@ func leaveShared(sess *session.Session, key int64) {
 	t.Decref(sess.Globals)
 }
 
-// sessionOf is the session whose Python calls a host function: the owner of
-// its interpreter, or under IsolationMode shared the session attached on
-// this thread (none on threads that Python started).
+// sessionOf is the session whose Python calls a host function: the one
+// attached on this thread, else its interpreter's (threads that Python
+// started; none under IsolationMode shared). The natives ask the same.
 func sessionOf(c *interp.Call) *session.Session {
-	if sharedInterp == nil {
-		s, _ := c.Interp.Owner.Load().(*session.Session)
-		return s
-	}
-	return sessionOfC(C.gears_thread_state().session)
+	return sessionOfNative(redismod.SessionAt(c.Interp.Session()))
 }
 
 // Threads that Python starts inherit their session (runtime/gears.py,
@@ -104,13 +96,13 @@ func hostHoldSession(c *interp.Call) (any, error) {
 
 func hostEnterSession(c *interp.Call) (any, error) {
 	if sess := sharedSession(c); sess != nil {
-		C.gears_thread_state().session = (*C.gears_session)(sess.Native)
+		redismod.CurrentThread().SetSession(native(sess))
 	}
 	return nil, nil
 }
 
 func hostLeaveSession(c *interp.Call) (any, error) {
-	C.gears_thread_state().session = nil
+	redismod.CurrentThread().SetSession(redismod.Session{})
 	return hostReleaseSession(c)
 }
 

@@ -1,10 +1,5 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"errors"
 	"runtime"
@@ -12,6 +7,7 @@ import (
 	"time"
 
 	"gears/interp"
+	"gears/redismod"
 	"gears/session"
 )
 
@@ -45,15 +41,14 @@ func hostRegisterTimer(c *interp.Call) (any, error) {
 	key, keyed := c.Args[2].(string)
 	var id int64
 	if keyed {
-		for id = timerIDs.Add(1); C.gears_te_claim(C.int64_t(id)) == 0; id = timerIDs.Add(1) {
+		for id = timerIDs.Add(1); !redismod.ClaimTimer(id); id = timerIDs.Add(1) {
 		}
-		restoring := C.gears_thread_state().restoring
-		t := C.gears_thread_state()
-		locked := C.gears_lock(t)
-		ok := C.gears_te_create(cStringData(key), C.size_t(len(key)), C.int64_t(seconds), C.int64_t(id), restoring) == 1
-		C.gears_unlock(t, locked)
+		restoring := redismod.CurrentThread().Restoring()
+		l := redismod.Lock()
+		ok := redismod.CreateTimerKey(l, key, seconds, id, restoring)
+		l.Unlock()
 		if !ok {
-			C.gears_te_release(C.int64_t(id))
+			redismod.ReleaseTimer(id)
 			return false, nil
 		}
 		sess.Keep(1)
@@ -71,7 +66,7 @@ func runTimer(sess *session.Session, token int64, period time.Duration, id int64
 	runtime.LockOSThread()
 	defer func() {
 		if id != 0 {
-			C.gears_te_release(C.int64_t(id))
+			redismod.ReleaseTimer(id)
 			if sess.Keep(-1) == 0 && len(g.regs.OfSession(sess)) == 0 {
 				g.sessions.Remove(sess)
 			}
@@ -81,7 +76,7 @@ func runTimer(sess *session.Session, token int64, period time.Duration, id int64
 	}()
 	for {
 		time.Sleep(period)
-		if id != 0 && C.gears_te_alive(C.int64_t(id)) == 0 {
+		if id != 0 && !redismod.TimerAlive(id) {
 			return
 		}
 		if !isMaster() {
@@ -109,8 +104,7 @@ func runTimer(sess *session.Session, token int64, period time.Duration, id int64
 }
 
 func isMaster() bool {
-	t := C.gears_thread_state()
-	locked := C.gears_lock(t)
-	defer C.gears_unlock(t, locked)
-	return C.gears_is_master() == 1
+	l := redismod.Lock()
+	defer l.Unlock()
+	return redismod.IsMaster(l)
 }

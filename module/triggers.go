@@ -3,30 +3,31 @@
 
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"sync"
-	"unsafe"
 
 	"gears/builder"
 	"gears/interp"
+	"gears/redismod"
 )
 
-// afterExecution blocks c's client until e has finished, then replies.
-func afterExecution(c Ctx, e *builder.Execution, reply func(Ctx, builder.Snapshot)) {
-	b := block(c)
-	go func() {
-		<-e.Done()
-		s := e.Snapshot()
-		b.Unblock(func(c Ctx) { reply(c, s) })
-	}()
+// replyWhenDone blocks c's client while wait runs on a goroutine of its
+// own; the writer wait returns then replies, on the main thread.
+func replyWhenDone(c Ctx, wait func() func(Ctx)) {
+	b := redismod.Block(c)
+	go func() { b.Unblock(wait()) }()
 }
 
-func replyTriggerSnapshot(c Ctx, s builder.Snapshot) {
+// afterExecution blocks c's client until e has finished, then replies.
+func afterExecution(c Ctx, e *builder.Execution, reply func(redismod.Replier, builder.Snapshot)) {
+	replyWhenDone(c, func() func(Ctx) {
+		<-e.Done()
+		s := e.Snapshot()
+		return func(c Ctx) { reply(c, s) }
+	})
+}
+
+func replyTriggerSnapshot(c redismod.Replier, s builder.Snapshot) {
 	replyTrigger(c, builder.Outcome{Results: s.Results, Errors: s.Errors}, nil)
 }
 
@@ -53,7 +54,7 @@ func cmdTrigger(c Ctx, argv []string) {
 		replyTrigger(c, out, err)
 		return
 	}
-	if c.Flags()&(noBlockingFlags|C.REDISMODULE_CTX_FLAGS_LOADING) != 0 {
+	if c.Flags()&(noBlockingFlags|redismod.FlagLoading) != 0 {
 		c.Error("ERR can not run a non-sync execution inside a MULTI/LUA (blocking is not allowed) or on loading.")
 		return
 	}
@@ -99,36 +100,27 @@ func liveTrigger(name string) (*builder.Registration, bool) {
 }
 
 // triggerFast serves RG.TRIGGER and RG.TRIGGERONKEY of a sync registration
-// (not profiled) in C: gears_trigger reads the arguments and writes the reply
+// (not profiled) in C: interp reads the arguments and writes the reply
 // unless the outcome needs the generic path (errors, unusual results).
-func triggerFast(c Ctx, argv **C.RedisModuleString, argc C.int) bool {
-	if argc < 2 || g.cfg.ProfileExecutions() {
+func triggerFast(c Ctx, args redismod.Args) bool {
+	if args.Len() < 2 || g.cfg.ProfileExecutions() {
 		return false
 	}
-	var n C.size_t
-	p := C.w_StringPtrLen(C.gears_arg(argv, 1), &n)
 	// Only looked up, never kept: no copy of the name.
-	r, ok := g.regs.Trigger(unsafe.String((*byte)(unsafe.Pointer(p)), int(n)))
+	r, ok := g.regs.Trigger(args.View(1))
 	if !ok || r.Mode != "sync" || !r.Acquire() {
 		return false
 	}
 	defer r.Release()
 	replied := false
-	out, err := runInline(r, func() any { return triggerPayload(args(argv, argc)) }, func(t *interp.Thread) (builder.Outcome, error) {
-		fn, err := t.Function("redisgears", "_run_event")
-		if err != nil {
+	out, err := runInline(r, func() any { return triggerPayload(args.Strings()) }, func(t *interp.Thread) (builder.Outcome, error) {
+		var v any
+		var err error
+		replied, v, err = t.Trigger("redisgears", "_run_event", r.Token, c.Handle(), args.Handle(), args.Len())
+		if err != nil || replied {
 			return builder.Outcome{}, err
 		}
-		var res *C.PyObject
-		switch C.gears_trigger(c.p, (*C.PyObject)(fn), C.longlong(r.Token), argv, argc, &res) {
-		case C.TRIGGER_REPLIED:
-			replied = true
-			return builder.Outcome{}, nil
-		case C.TRIGGER_RAISED:
-			return builder.Outcome{}, t.Raised()
-		}
-		v, err := t.Take(unsafe.Pointer(res))
-		return eventOutcome(r, v), err
+		return eventOutcome(r, v), nil
 	})
 	switch {
 	case out.Later != nil:
@@ -185,7 +177,7 @@ func (q *inOrder) drain() {
 }
 
 // A trigger replies with its first error, else with its results.
-func replyTrigger(c Ctx, out builder.Outcome, err error) {
+func replyTrigger(c redismod.Replier, out builder.Outcome, err error) {
 	switch {
 	case err != nil:
 		c.Error("ERR Could not trigger execution, " + err.Error())
@@ -195,6 +187,6 @@ func replyTrigger(c Ctx, out builder.Outcome, err error) {
 		if out.Results == nil {
 			out.Results = []any{}
 		}
-		c.Value(out.Results)
+		redismod.WriteValue(c, out.Results)
 	}
 }

@@ -1,10 +1,5 @@
 package main
 
-/*
-#include "module.h"
-*/
-import "C"
-
 import (
 	"fmt"
 	"runtime"
@@ -12,12 +7,13 @@ import (
 
 	"gears/builder"
 	"gears/interp"
+	"gears/redismod"
 	"gears/session"
 )
 
 // The watchdog stops what runs too long: every tick it lets Redis serve
 // clients while Python has kept the Redis lock past busy-reply-threshold
-// (busy.c), interrupts what RG.PYKILL, RG.ABORTEXECUTION or
+// (redismod/busy.c), interrupts what RG.PYKILL, RG.ABORTEXECUTION or
 // ExecutionMaxTime asked to stop (again each tick until it has stopped: an
 // interrupt can land in nested code, or just before a sleep), and reports
 // the allocations MaxPythonMemory refused.
@@ -81,28 +77,25 @@ var busyInterrupting session.Interrupting
 // watchBusy runs the busy tick and interrupts the run it says to stop; it
 // reports whether Python keeps Redis busy now.
 func watchBusy() bool {
-	var key C.longlong
-	var tid C.ulong
-	var busy C.int
-	run := C.gears_busy_tick(C.longlong(g.cfg.ExecutionMaxTime().Microseconds()), &key, &tid, &busy)
-	v, _ := sessionsByKey.Load(int64(key))
+	run, key, tid, busy := redismod.BusyTick(g.cfg.ExecutionMaxTime().Microseconds())
+	v, _ := sessionsByKey.Load(key)
 	sess, _ := v.(*session.Session)
 	if run != 0 && sess != nil {
 		busyInterrupting.Start(g.threads.Go, func() {
-			sess.Interp.Interrupt(uint64(tid), func() bool { return C.gears_busy_running(run) == 1 })
+			sess.Interp.Interrupt(tid, func() bool { return redismod.BusyRunning(run) })
 		})
 	}
-	return busy != 0
+	return busy
 }
 
 // explainBusyAbort gives the abort of a run under the Redis lock its
 // reason, read while that run is still under way: ExecutionMaxTime's, or
 // RG.PYKILL's.
 func explainBusyAbort(errs []string) {
-	switch C.gears_busy_kill_why() {
-	case C.BUSY_KILLED:
+	switch redismod.BusyKillWhy() {
+	case redismod.Killed:
 		builder.ExplainAbort(errs, "stopped by RG.PYKILL")
-	case C.BUSY_OVERTIME:
+	case redismod.Overtime:
 		builder.ExplainAbort(errs, builder.OverTimeReason(g.cfg.ExecutionMaxTime()))
 	}
 }
@@ -114,7 +107,7 @@ func cmdPyKill(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
-	switch C.gears_busy_kill() {
+	switch redismod.BusyKill() {
 	case 1:
 		c.OK()
 	case -1:

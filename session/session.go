@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"gears/interp"
 	"gears/reqs"
@@ -21,7 +20,7 @@ type Session struct {
 	Script      string // its RG.PYEXECUTE script: re-run to restore it after a restart
 	User        string // the ACL user that ran it
 	Interp      *interp.Interp
-	Native      unsafe.Pointer // the module's C half of the session
+	Native      any // the module's handle of the session in the Redis binding
 	// Requirements are what its REQUIREMENTS resolved to; their directories
 	// are on its interpreter's sys.path.
 	Requirements []*reqs.Requirement

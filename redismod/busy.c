@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "module.h"
+#include "redismod.h"
 
 static pthread_mutex_t access_mu = PTHREAD_MUTEX_INITIALIZER;
 

@@ -7,7 +7,7 @@
 // bytes. Encver 1 had the snapshot only.
 #include <stdio.h>
 #include <string.h>
-#include "module.h"
+#include "redismod.h"
 #include "_cgo_export.h"
 
 static char *snapshot;

@@ -2,7 +2,7 @@
 // callback trampolines into Go. Go panics never reach here: every exported Go
 // function recovers.
 #include <string.h>
-#include "module.h"
+#include "redismod.h"
 #include "_cgo_export.h"
 
 rm_api rm;

@@ -1,9 +1,11 @@
-// The hottest calls of runtime/builder.py's _run_event, in C: a keyspace
+// The hottest calls of runtime/execution.py's _run_event, in C: a keyspace
 // event's arguments, and RG.TRIGGER of a sync registration from the
-// command's arguments to its reply, without a trip through Go. Each Go/C
+// command's arguments (the host's, read through pyhost.h) to its reply,
+// without a trip through Go. Each Go/C
 // crossing of the generic path costs about as much as a step of a small
 // plan, and the generic path crosses once per value.
-#include "module.h"
+#include "interp.h"
+#include "pyhost.h"
 
 #define MAX_DEPTH 32
 
@@ -45,36 +47,36 @@ static int replyable(PyObject *o, int depth) {
 }
 
 // Writes o, which replyable() accepted.
-static void reply(RedisModuleCtx *ctx, PyObject *o) {
+static void reply(void *ctx, PyObject *o) {
     Py_ssize_t n;
     if (py_is(o, py.PyLong_Type)) {
-        rm.ReplyWithLongLong(ctx, py.PyLong_AsLongLong(o));
+        py_host->reply_with_int(ctx, py.PyLong_AsLongLong(o));
     } else if (py_is(o, py.PyUnicode_Type)) {
         const char *p = py.PyUnicode_AsUTF8AndSize(o, &n);
-        rm.ReplyWithStringBuffer(ctx, p, (size_t)n);
+        py_host->reply_with_string(ctx, p, (size_t)n);
     } else if (py_is(o, py.PyBytes_Type)) {
         char *p;
         py.PyBytes_AsStringAndSize(o, &p, &n);
-        rm.ReplyWithStringBuffer(ctx, p, (size_t)n);
+        py_host->reply_with_string(ctx, p, (size_t)n);
     } else if (py_is(o, py.PyList_Type)) {
         n = py.PyList_Size(o);
-        rm.ReplyWithArray(ctx, (long)n);
+        py_host->reply_with_array(ctx, (long)n);
         for (Py_ssize_t i = 0; i < n; i++) reply(ctx, py.PyList_GetItem(o, i));
     } else {
         PyObject *status = py.PyDict_GetItemString(o, "+");
-        rm.ReplyWithSimpleString(ctx, py.PyUnicode_AsUTF8AndSize(status, &n));
+        py_host->reply_with_status(ctx, py.PyUnicode_AsUTF8AndSize(status, &n));
     }
 }
 
 // (token, [argv[1], ...], True): _run_event's arguments for a trigger.
-static PyObject *trigger_args(long long token, RedisModuleString **argv, int argc) {
+static PyObject *trigger_args(long long token, void *argv, int argc) {
     PyObject *payload = py.PyList_New(argc - 1);
     PyObject *args = py.PyTuple_New(3);
     PyObject *tok = py.PyLong_FromLongLong(token);
     if (!payload || !args || !tok) goto fail;
     for (int i = 1; i < argc; i++) {
         size_t n;
-        const char *p = rm.StringPtrLen(argv[i], &n);
+        const char *p = py_host->arg(argv, i, &n);
         PyObject *s = py.PyUnicode_FromStringAndSize(p, (Py_ssize_t)n);
         if (!s) goto fail;
         py.PyList_SetItem(payload, i - 1, s);
@@ -95,7 +97,7 @@ fail:
 // plan succeeded with replyable results; otherwise replies nothing and
 // returns TRIGGER_RAISED (the Python error is set) or TRIGGER_RESULT with *out
 // the plan's [results, errors] (a new reference) for the generic path.
-int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, RedisModuleString **argv, int argc,
+int py_trigger(void *ctx, PyObject *run_event, long long token, void *argv, int argc,
                   PyObject **out) {
     *out = NULL;
     PyObject *args = trigger_args(token, argv, argc);
@@ -110,10 +112,9 @@ int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, Red
     }
     if (results && errors && py_is(results, py.PyList_Type) && py_is(errors, py.PyList_Type) &&
         py.PyList_Size(errors) == 0 && replyable(results, 0)) {
-        gears_thread *t = gears_thread_state();
-        int paused = gears_busy_pause(t); // the reply is Redis's: out of Python (busy.c)
+        int left = py_host->leave_python(); // the reply is the host's: out of Python
         reply(ctx, results);
-        gears_busy_resume(t, paused);
+        py_host->return_to_python(left);
         py.Py_DecRef(r);
         return TRIGGER_REPLIED;
     }
@@ -125,7 +126,7 @@ int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, Red
 // to the registration's interpreter. Returns EVENT_NONE when it returned None
 // (no errors, no results), EVENT_RAISED with the Python error set, or
 // EVENT_RESULT with *out what it returned (a new reference).
-int gears_key_event(PyObject *run_event, long long token, const char *key, size_t keylen, const char *event,
+int py_key_event(PyObject *run_event, long long token, const char *key, size_t keylen, const char *event,
                     size_t eventlen, int keep, PyObject **out) {
     *out = NULL;
     PyObject *args = py.PyTuple_New(3);

@@ -5,7 +5,7 @@
 // held. A NULL user name is Redis's superuser (no restriction), as for the
 // AOF client.
 #include <errno.h>
-#include "module.h"
+#include "redismod.h"
 
 static int user_may_run(RedisModuleString *name, RedisModuleString **argv, int argc) {
     if (!name) return 1;

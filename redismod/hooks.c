@@ -9,7 +9,7 @@
 // has an argv[0] of its own, and is refused.
 #include <strings.h>
 #include <string.h>
-#include "module.h"
+#include "redismod.h"
 
 #define MAX_HOOKED 64
 static char *hooked[MAX_HOOKED];

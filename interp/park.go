@@ -1,4 +1,4 @@
-package session
+package interp
 
 /*
 #include <semaphore.h>
@@ -21,7 +21,9 @@ static void park_wait(sem_t *s) {
 */
 import "C"
 
-// Parking is where idle worker threads wait for work. It blocks the OS thread
+// Parking is where idle worker threads wait for work: the locked threads
+// that run Python, which is why it lives with the interpreter's threads (it
+// is POSIX, not CPython; the only C here that is not). It blocks the OS thread
 // itself: waking a goroutine locked to its thread through the Go scheduler
 // takes a second thread and four context switches, paid for every event that
 // finds the workers idle; a semaphore wakes the sleeping thread directly.

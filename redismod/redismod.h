@@ -1,10 +1,10 @@
-// Declarations shared by module's C and Go files.
-#ifndef GEARS_MODULE_H
-#define GEARS_MODULE_H
+// Declarations shared by redismod's C and Go files.
+#ifndef GEARS_REDISMOD_H
+#define GEARS_REDISMOD_H
 
+#include <stdint.h>
 #include <stdlib.h>
 #include "rm.h"
-#include "interp.h"
 
 #define GEARS_MAX_COMMANDS 64
 
@@ -15,9 +15,8 @@ typedef struct {
     long long key;           // unique for the process's life: how Python names the session
 } gears_session;
 
-// IsolationMode shared: every session runs in one interpreter, so native
-// functions find their session on the thread (gears_thread.session), not in
-// the interpreter's slot.
+// IsolationMode shared: every session runs in one interpreter, so only the
+// thread can tell whose Python runs (gears_session_at).
 extern int gears_shared_mode;
 
 // What the current OS thread may do with Redis while running Python.
@@ -26,7 +25,7 @@ typedef struct {
     int atomic_depth;
     int atomic_locked; // atomic() took the lock itself and must release it
     int restoring;     // re-running a session's script after a restart: no writes
-    gears_session *session; // IsolationMode shared: the session this thread runs Python for, if any
+    gears_session *session; // the session this thread is attached for now, if any (every attach sets it)
     int busy_depth;    // Python runs entered while holding the Redis lock (busy.c)
     int busy_python;   // in one of them, and in Python now, not in Redis
     void *atomic_busy; // atomic() took the lock: its busy_enter
@@ -42,8 +41,6 @@ typedef struct {
 RedisModuleString *gears_caller_name(RedisModuleCtx *ctx);
 
 int gears_may_block_here(void);
-PyObject *gears_resume(PyObject *self, PyObject *arg);
-PyObject *gears_in_atomic(PyObject *self, PyObject *unused);
 
 extern RedisModuleCtx *gears_detached; // detached thread-safe context: logging, background calls
 // A context of no module, for execute() in an execution on an execution
@@ -56,6 +53,8 @@ extern RedisModuleCtx *gears_yield_ctx[GEARS_YIELD_CTXS]; // the watchdog's, for
 
 void *gears_busy_enter(gears_session *s);
 void gears_busy_leave(void *entered);
+static inline uintptr_t gears_busy_enter_h(gears_session *s) { return (uintptr_t)gears_busy_enter(s); }
+static inline void gears_busy_leave_h(uintptr_t entered) { gears_busy_leave((void *)entered); }
 int gears_busy_pause(gears_thread *t);
 void gears_busy_resume(gears_thread *t, int paused);
 int gears_host_pause(void);
@@ -71,7 +70,6 @@ int gears_session_may_run(gears_session *s, RedisModuleString **argv, int argc);
 int gears_session_may_read(gears_session *s, const char *key, size_t len);
 RedisModuleUser *gears_session_user(gears_session *s, int *restricted);
 int gears_user_may_read(RedisModuleUser *u, const char *key, size_t len);
-gears_session *gears_session_of(PyObject *self);
 int gears_caller_may_run(RedisModuleCtx *ctx, RedisModuleString **argv, int argc);
 int gears_caller_is_acl_admin(RedisModuleCtx *ctx);
 int gears_from_replication_or_aof(RedisModuleCtx *ctx);
@@ -106,19 +104,11 @@ RedisModuleString **gears_argv_at(RedisModuleString **argv, int i);
 
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc, int replicate);
 void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc);
-PyObject *gears_execute(PyObject *self, PyObject *args);
-PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
-PyObject *gears_scan_keys(PyObject *self, PyObject *args);
-PyObject *gears_read_key(PyObject *self, PyObject *args);
-PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
-PyObject *gears_session_key(PyObject *self, PyObject *unused);
 
-enum { TRIGGER_REPLIED, TRIGGER_RAISED, TRIGGER_RESULT };
-int gears_trigger(RedisModuleCtx *ctx, PyObject *run_event, long long token, RedisModuleString **argv, int argc,
-                  PyObject **out);
-enum { EVENT_NONE, EVENT_RAISED, EVENT_RESULT };
-int gears_key_event(PyObject *run_event, long long token, const char *key, size_t keylen, const char *event,
-                    size_t eventlen, int keep, PyObject **out);
+// The table interp's natives reach Redis through (pyhost.c).
+uintptr_t gears_pyhost(void);
+gears_session *gears_session_at(void *cell);
+static inline gears_session *gears_session_in(uintptr_t cell) { return gears_session_at((void *)cell); }
 
 static inline const char *w_StringPtrLen(const RedisModuleString *s, size_t *n) { return rm.StringPtrLen(s, n); }
 static inline int w_ReplyWithError(RedisModuleCtx *c, const char *e) { return rm.ReplyWithError(c, e); }

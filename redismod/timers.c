@@ -3,7 +3,7 @@
 // event is saved with the data and deleting the key stops it. The key's free callback may run on any thread
 // (lazyfree), and its RDB callbacks in the fork child: all C.
 #include <string.h>
-#include "module.h"
+#include "redismod.h"
 
 typedef struct {
     int64_t period;

@@ -1,7 +1,7 @@
-package main
+package redismod
 
 /*
-#include "module.h"
+#include "redismod.h"
 */
 import "C"
 
@@ -28,9 +28,9 @@ type blockedSet struct {
 
 var blocked = &blockedSet{m: map[uint64]*Blocked{}, byBC: map[*C.RedisModuleBlockedClient]*Blocked{}}
 
-// block blocks the client of c (no timeout). The background time counts in
+// Block blocks the client of c (no timeout). The background time counts in
 // the command's duration, so a long RG.PYEXECUTE shows in SLOWLOG.
-func block(c Ctx) *Blocked {
+func Block(c Ctx) *Blocked {
 	b := &Blocked{bc: C.gears_block(c.p)}
 	blocked.mu.Lock()
 	blocked.next++
