@@ -8,7 +8,7 @@ import (
 	"gears/session"
 )
 
-// A session runs as the ACL user that ran its script (see redismod's
+// A session runs as the ACL user that ran its script (see
 // redismod/acl.c). These ask Redis, with the Redis lock held.
 
 // sessionMayRun reports whether sess's user may run the command argv.
