@@ -68,6 +68,8 @@ var commands = []command{
 	{"rg.innerhook", "write", cmdInnerHook, nil, hookOnly, nil},
 	{"rg.pykill", "readonly allow-busy", cmdPyKill, nil, anyClient, nil},
 	{"rg.pydumpscripts", "readonly", cmdPyDumpScripts, nil, anyClient, nil},
+	{"rg.infocluster", "readonly", cmdInfoCluster, nil, anyClient, nil},
+	{"rg.refreshcluster", "readonly", cmdRefreshCluster, nil, anyClient, nil},
 }
 
 // mayCall refuses (with an error reply) a command that its client may not

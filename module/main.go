@@ -28,13 +28,14 @@ func main() {}
 // call to one of these.
 func init() {
 	redismod.Handle(redismod.Handlers{
-		Load:          onLoad,
-		Command:       serveCommand,
-		Info:          writeInfo,
-		KeyspaceEvent: keyspaceEvent,
-		AuxLoad:       auxLoad,
-		ServerEvent:   serverEvent,
-		Panic:         logPanic,
+		Load:           onLoad,
+		Command:        serveCommand,
+		Info:           writeInfo,
+		KeyspaceEvent:  keyspaceEvent,
+		AuxLoad:        auxLoad,
+		ServerEvent:    serverEvent,
+		ClusterMessage: onClusterMessage,
+		Panic:          logPanic,
 	})
 }
 
@@ -131,7 +132,11 @@ func onLoad(c Ctx, argv []string) error {
 		})
 		g.pool.Refill()
 	}
-	g.engine = builder.NewEngine(builder.StandaloneShardID, cfg.ExecutionThreads(), cfg.MaxExecutions, cfg.MaxExecutionsPerRegistration,
+	shardID := builder.StandaloneShardID
+	if g.cluster {
+		shardID = redismod.MyClusterID() // execution ids name the shard that made them
+	}
+	g.engine = builder.NewEngine(shardID, cfg.ExecutionThreads(), cfg.MaxExecutions, cfg.MaxExecutionsPerRegistration,
 		g.threads.Go, attachSession, interruptExecution)
 	g.engine.LimitQueue(cfg.MaxQueuedExecutions)
 
@@ -141,6 +146,11 @@ func onLoad(c Ctx, argv []string) error {
 	startWatchdog()
 	if err := redismod.Subscribe(c); err != nil {
 		return err
+	}
+	if g.cluster {
+		if err := startCluster(); err != nil {
+			return fmt.Errorf("joining the cluster: %w", err)
+		}
 	}
 	logf("notice", fmt.Sprintf("gears: Python %s ready in %d ms (extraction %d ms) from %s, IsolationMode %s",
 		interp.Version(), time.Since(start).Milliseconds(), extracted.Milliseconds(), home, cfg.IsolationMode()))
@@ -214,10 +224,10 @@ func memoryNote() string {
 	return "the server is out of memory"
 }
 func (host) Hashtag() string {
-	if !g.cluster {
+	if gearsCluster == nil {
 		return gearsrt.SlotTag(0)
 	}
-	return gearsrt.SlotTag(lowestOwnedSlot())
+	return gearsrt.SlotTag(gearsCluster.lowestSlot())
 }
 
 var (

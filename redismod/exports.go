@@ -116,3 +116,13 @@ func goServerEvent(ctx *C.RedisModuleCtx, event, sub C.int) {
 		handlers.ServerEvent(e)
 	}
 }
+
+//export goClusterMessage
+func goClusterMessage(sender *C.char, payload *C.char, n C.uint32_t) {
+	defer recovered("cluster message")
+	if handlers.ClusterMessage == nil {
+		return
+	}
+	handlers.ClusterMessage(C.GoStringN(sender, C.REDISMODULE_NODE_ID_LEN),
+		unsafe.Slice((*byte)(unsafe.Pointer(payload)), int(n)))
+}

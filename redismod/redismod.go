@@ -35,6 +35,9 @@ type Handlers struct {
 	AuxLoad func(snapshot []byte, wheels [][]byte) error
 	// ServerEvent is loading, a promotion, or a fork.
 	ServerEvent func(e ServerEvent)
+	// ClusterMessage is a message of gears' type from node `from` on the
+	// cluster bus, on the main thread; msg is valid during the call only.
+	ClusterMessage func(from string, msg []byte)
 	// Panic logs a panic recovered at the border with C.
 	Panic func(where string, r any)
 }

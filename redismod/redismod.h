@@ -105,6 +105,20 @@ RedisModuleString **gears_argv_at(RedisModuleString **argv, int i);
 RedisModuleCallReply *gears_call(const char *cmd, RedisModuleString **argv, size_t argc, int replicate);
 void gears_replicate(const char *cmd, RedisModuleString **argv, size_t argc);
 
+// cluster.c
+typedef struct {
+    char id[REDISMODULE_NODE_ID_LEN];
+    char ip[46];
+    char master[REDISMODULE_NODE_ID_LEN];
+    int port;
+    int flags;
+} gears_node;
+void gears_cluster_listen(RedisModuleCtx *ctx);
+int gears_cluster_send(const char *target, const char *msg, uint32_t len);
+gears_node *gears_cluster_nodes(size_t *n);
+void gears_cluster_free_nodes(gears_node *n);
+const char *gears_cluster_my_id(void);
+
 // The table interp's natives reach Redis through (pyhost.c).
 uintptr_t gears_pyhost(void);
 gears_session *gears_session_at(void *cell);

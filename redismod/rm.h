@@ -97,6 +97,16 @@ typedef void (*RedisModuleDisconnectFunc)(RedisModuleCtx *ctx, RedisModuleBlocke
 #define REDISMODULE_YIELD_FLAG_CLIENTS (1 << 1)
 typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const char *event, RedisModuleString *key);
 
+// Cluster bus (Redis Cluster only).
+#define REDISMODULE_NODE_ID_LEN 40
+#define REDISMODULE_NODE_MYSELF (1 << 0)
+#define REDISMODULE_NODE_MASTER (1 << 1)
+#define REDISMODULE_NODE_SLAVE (1 << 2)
+#define REDISMODULE_NODE_PFAIL (1 << 3)
+#define REDISMODULE_NODE_FAIL (1 << 4)
+typedef void (*RedisModuleClusterMessageReceiver)(RedisModuleCtx *ctx, const char *sender_id, uint8_t type,
+                                                  const unsigned char *payload, uint32_t len);
+
 // X(return type, name, parameter list)
 #define RM_FUNCS(X)                                                                            \
     X(int, CreateCommand, (RedisModuleCtx *, const char *, RedisModuleCmdFunc, const char *, int, int, int)) \
@@ -170,7 +180,13 @@ typedef int (*RedisModuleNotificationFunc)(RedisModuleCtx *ctx, int type, const 
     X(unsigned long long, GetClientId, (RedisModuleCtx *))                                     \
     X(void, RetainString, (RedisModuleCtx *, RedisModuleString *))                             \
     X(void, Yield, (RedisModuleCtx *, int, const char *))                                      \
-    X(void, SetDisconnectCallback, (RedisModuleBlockedClient *, RedisModuleDisconnectFunc))
+    X(void, SetDisconnectCallback, (RedisModuleBlockedClient *, RedisModuleDisconnectFunc))   \
+    X(void, RegisterClusterMessageReceiver, (RedisModuleCtx *, uint8_t, RedisModuleClusterMessageReceiver)) \
+    X(int, SendClusterMessage, (RedisModuleCtx *, const char *, uint8_t, const char *, uint32_t)) \
+    X(char **, GetClusterNodesList, (RedisModuleCtx *, size_t *))                             \
+    X(void, FreeClusterNodesList, (char **))                                                   \
+    X(int, GetClusterNodeInfo, (RedisModuleCtx *, const char *, char *, char *, int *, int *)) \
+    X(const char *, GetMyClusterID, (void))
 
 typedef struct {
 #define RM_FIELD(ret, name, params) ret(*name) params;

@@ -28,6 +28,7 @@ func Subscribe(c Ctx) error {
 			return &subscribeError{s.what}
 		}
 	}
+	C.gears_cluster_listen(c.p)
 	return nil
 }
 
