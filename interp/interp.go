@@ -589,3 +589,11 @@ func (i *Interp) Interrupt(threadID uint64, still func() bool) {
 		C.py_wake(C.ulong(threadID))
 	}
 }
+
+// WithoutGIL runs fn with this thread's GIL released (other threads of the
+// interpreter run meanwhile); fn must not touch Python.
+func (t *Thread) WithoutGIL(fn func()) {
+	ts := C.w_PyEval_SaveThread()
+	defer C.w_PyEval_RestoreThread(ts)
+	fn()
+}

@@ -29,8 +29,9 @@ type clusterState struct {
 	myID, myRun string
 	transport   *cluster.Transport
 
-	mu     sync.Mutex
-	shards []shard // by lowest slot
+	mu      sync.Mutex
+	shards  []shard     // by lowest slot
+	routing [16384]byte // slot -> index in shards
 }
 
 var gearsCluster *clusterState // nil stand-alone
@@ -60,6 +61,7 @@ func startCluster() error {
 	gearsCluster = s
 	go func() {
 		for range time.Tick(time.Second) {
+			sweepPlaceholders()
 			if err := s.refresh(); err != nil {
 				logf("verbose", "gears: refreshing the cluster's shards: "+err.Error())
 			}
@@ -112,6 +114,11 @@ func (s *clusterState) refresh() error {
 		return err
 	}
 	byID := map[string]*shard{}
+	type slotRange struct {
+		id         string
+		start, end int
+	}
+	var ranges []slotRange
 	for _, rv := range asList(v) {
 		r := asList(rv)
 		if len(r) < 3 {
@@ -132,16 +139,27 @@ func (s *clusterState) refresh() error {
 			byID[id] = sh
 		}
 		sh.minSlot, sh.maxSlot = min(sh.minSlot, int(start)), max(sh.maxSlot, int(end))
+		ranges = append(ranges, slotRange{id, int(start), int(end)})
 	}
 	shards := make([]shard, 0, len(byID))
 	for _, sh := range byID {
 		shards = append(shards, *sh)
 	}
 	sort.Slice(shards, func(i, j int) bool { return shards[i].minSlot < shards[j].minSlot })
+	index := map[string]byte{}
+	for i, sh := range shards {
+		index[sh.id] = byte(i)
+	}
+	var routing [16384]byte
+	for _, r := range ranges {
+		for slot := r.start; slot <= r.end && slot < len(routing); slot++ {
+			routing[slot] = index[r.id]
+		}
+	}
 
 	s.mu.Lock()
 	old := s.shards
-	s.shards = shards
+	s.shards, s.routing = shards, routing
 	s.mu.Unlock()
 	for _, o := range old {
 		if byID[o.id] == nil {
@@ -163,6 +181,13 @@ func (s *clusterState) Shards() []shard {
 	return append([]shard(nil), s.shards...)
 }
 
+// view is the shards and which of them serves each slot, as one snapshot.
+func (s *clusterState) view() ([]shard, []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]shard(nil), s.shards...), append([]byte(nil), s.routing[:]...)
+}
+
 // distributed reports whether executions span shards: RedisGears' cluster
 // mode needs more than one.
 func (s *clusterState) distributed() bool { return s != nil && len(s.Shards()) > 1 }
@@ -173,6 +198,8 @@ func (s *clusterState) deliver(from string, msg []byte) {
 	}
 	switch msg[0] {
 	case msgHello:
+	case msgStart, msgRecords, msgDone, msgAbort:
+		distReceive(from, msg)
 	default:
 		logf("warning", fmt.Sprintf("gears: unknown cluster message %d from %s", msg[0], from))
 	}
@@ -180,6 +207,7 @@ func (s *clusterState) deliver(from string, msg []byte) {
 
 func (s *clusterState) peerRestarted(peer string) {
 	logf("notice", "gears: shard "+peer+" restarted")
+	distPeerLost(peer)
 }
 
 // lowestSlot is the first slot this shard serves (0 when none).

@@ -180,6 +180,10 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 			out, err = callEvent(t, e.Registration, payload)
 			return err
 		default:
+			var across bool
+			if out, across, err = runDistributed(e, t); across {
+				return err
+			}
 			v, err = t.Call("redisgears", "_run_execution", e.Token, g.cfg.ProfileExecutions())
 		}
 		if err != nil {

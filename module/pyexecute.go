@@ -245,15 +245,8 @@ func runScript(sess *session.Session, src string) (err error) {
 			err = errors.New("ERR gears internal error (see the Redis log)")
 		}
 	}()
-	if sharedInterp != nil {
-		joinShared(sess)
-	} else {
-		it, err := g.pool.Get()
-		if err != nil {
-			return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
-		}
-		it.SetSession(native(sess).Handle())
-		sess.Interp = it
+	if err := giveInterpreter(sess); err != nil {
+		return err
 	}
 	sr, _ := scripts.Load(sess)
 	run, _ := sr.(*scriptRun)
@@ -287,6 +280,22 @@ func runScript(sess *session.Session, src string) (err error) {
 		}
 		return t.Exec(src, globals)
 	})
+}
+
+// giveInterpreter gives a session its interpreter: a ready one of its own,
+// or under IsolationMode shared its place in the shared one.
+func giveInterpreter(sess *session.Session) error {
+	if sharedInterp != nil {
+		joinShared(sess)
+		return nil
+	}
+	it, err := g.pool.Get()
+	if err != nil {
+		return fmt.Errorf("ERR cannot create a Python interpreter: %w", err)
+	}
+	it.SetSession(native(sess).Handle())
+	sess.Interp = it
+	return nil
 }
 
 // withSession runs fn with the session's interpreter attached to this

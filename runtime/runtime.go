@@ -27,6 +27,9 @@ var executionSource string
 //go:embed futures.py
 var futuresSource string
 
+//go:embed distributed.py
+var distributedSource string
+
 // Host is what the runtime needs from the Redis side.
 type Host interface {
 	Log(level, msg string)
@@ -122,7 +125,7 @@ func load(t *interp.Thread) error {
 	compileOnce.Do(func() {
 		for _, src := range []struct{ name, text string }{
 			{"gears.py", gearsSource}, {"builder.py", builderSource}, {"steps.py", stepsSource},
-			{"execution.py", executionSource}, {"futures.py", futuresSource},
+			{"execution.py", executionSource}, {"futures.py", futuresSource}, {"distributed.py", distributedSource},
 		} {
 			code, err := t.Call("_gears_boot", "compile_source", src.text, src.name)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -42,7 +43,7 @@ func TestClusterTopology(t *testing.T) {
 		}
 
 		// A key tagged with hashtag() lives on the shard that made it.
-		tag := pyOne(t, s, "GB('ShardsIDReader').map(lambda x: hashtag()).run()")
+		tag := pyOne(t, s, "GB('ShardsIDReader').map(lambda x: hashtag()).run(mode='async_local')")
 		slot, err := s.Client.ClusterKeySlot(bg(), fmt.Sprintf("x{%s}", tag)).Result()
 		require.NoError(t, err)
 		assert.Equal(t, int64(i*16384/3), slot, "hashtag %q of shard %d", tag, i)
@@ -61,4 +62,40 @@ func pyOne(t *testing.T, s *server, script string) string {
 	res := v[0].([]any)
 	require.Len(t, res, 1, strconv.Quote(script))
 	return res[0].(string)
+}
+
+// A run() spans the shards: the reader reads on each, collect() brings the
+// records to the shard that ran it, repartition() moves each record to the
+// shard of its key, and aggregations combine every shard's part.
+func TestClusterExecutions(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr}, Protocol: 2})
+	defer cc.Close()
+	for i := range 300 {
+		require.NoError(t, cc.Set(bg(), fmt.Sprintf("k%d", i), i, 0).Err())
+	}
+	for _, s := range nodes {
+		assert.Equal(t, "3", pyOne(t, s, "GB('ShardsIDReader').count().run()"))
+		assert.Equal(t, "300", pyOne(t, s, "GB().count().run()"))
+		assert.Equal(t, "44850", pyOne(t, s, "GB().map(lambda r: int(r['value'])).aggregate(0, lambda a, r: a + r, lambda a, r: a + r).run()"))
+		// Local only: this shard's keys.
+		n, err := s.Client.DBSize(bg()).Result()
+		require.NoError(t, err)
+		assert.Equal(t, strconv.FormatInt(n, 10), pyOne(t, s, "GB().count().run(mode='async_local')"))
+	}
+	// countby groups on the shard that owns each group's key.
+	v, err := nodes[1].Client.Do(bg(), "RG.PYEXECUTE", "GB().countby(lambda r: str(int(r['value']) % 3)).run()").Slice()
+	require.NoError(t, err)
+	assert.Empty(t, v[1])
+	assert.ElementsMatch(t, []any{"{'key': '0', 'value': 100}", "{'key': '1', 'value': 100}", "{'key': '2', 'value': 100}"}, v[0])
+	// repartition: each record is written on the shard that owns its new key.
+	v, err = nodes[2].Client.Do(bg(), "RG.PYEXECUTE",
+		"GB().repartition(lambda r: 'copy:' + r['key']).foreach(lambda r: execute('SET', 'copy:' + r['key'], r['value'])).count().run()").Slice()
+	require.NoError(t, err)
+	assert.Empty(t, v[1])
+	assert.Equal(t, []any{"300"}, v[0])
+	got, err := cc.Get(bg(), "copy:k7").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "7", got)
 }

@@ -1,0 +1,398 @@
+package main
+
+// Executions across the shards of a cluster (a run() in mode async with
+// more than one shard). The initiator sends the plan to every shard; each
+// runs it in segments (runtime/distributed.py), ships each segment's output
+// records to the shards they are for, and tells every shard it is done with
+// the segment; a shard starts the next segment once all have. The last
+// segment's records stay on the initiator, which replies once every shard
+// has finished, with all shards' errors. A shard that stops answering ends
+// the execution with "Execution max idle reached" after ExecutionMaxIdleTime.
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"gears/builder"
+	"gears/interp"
+	"gears/session"
+)
+
+const (
+	msgStart   byte = 2 // the plan, the shards and the user
+	msgRecords byte = 3 // pickled records for a segment
+	msgDone    byte = 4 // the sender finished a segment (with its errors)
+	msgAbort   byte = 5 // the execution ended: stop
+)
+
+type distMsg struct {
+	Exec    string   `json:"e"`
+	Seg     int      `json:"s,omitempty"`
+	From    int      `json:"f,omitempty"`
+	Shards  []string `json:"sh,omitempty"`
+	Init    int      `json:"i,omitempty"`
+	User    string   `json:"u,omitempty"`
+	HasUser bool     `json:"hu,omitempty"`
+	Errors  []string `json:"er,omitempty"`
+	Routing []byte   `json:"r,omitempty"`
+	Reason  string   `json:"why,omitempty"`
+	body    []byte
+}
+
+func (m *distMsg) encode(kind byte) []byte {
+	head, _ := json.Marshal(m)
+	b := make([]byte, 5, 5+len(head)+len(m.body))
+	b[0] = kind
+	binary.LittleEndian.PutUint32(b[1:], uint32(len(head)))
+	return append(append(b, head...), m.body...)
+}
+
+func decodeDist(b []byte) (*distMsg, error) {
+	if len(b) < 5 {
+		return nil, errors.New("short message")
+	}
+	n := int(binary.LittleEndian.Uint32(b[1:]))
+	if 5+n > len(b) {
+		return nil, errors.New("short message")
+	}
+	m := &distMsg{}
+	if err := json.Unmarshal(b[5:5+n], m); err != nil {
+		return nil, err
+	}
+	m.body = b[5+n:]
+	return m, nil
+}
+
+// distExec is one distributed execution as one shard sees it.
+type distExec struct {
+	id       string
+	shards   []string
+	routing  []byte
+	me, init int
+	mu       sync.Mutex
+	changed  *sync.Cond
+	inputs   map[int][][]byte     // segment -> record batches for it
+	done     map[int]map[int]bool // segment -> shards that finished it
+	errs     []string             // the other shards' errors (initiator)
+	ended    string               // why it stopped early ("": it did not)
+	heard    time.Time            // last message of it
+	started  bool                 // false: messages came before its start (a placeholder)
+}
+
+var dists sync.Map // execution id -> *distExec
+
+func newDist(id string, shards []string, routing []byte, me, init int) *distExec {
+	v, _ := dists.LoadOrStore(id, placeholder(id))
+	d := v.(*distExec)
+	d.mu.Lock()
+	d.shards, d.routing, d.me, d.init, d.started, d.heard = shards, routing, me, init, true, time.Now()
+	d.mu.Unlock()
+	return d
+}
+
+// placeholder keeps what arrives for an execution before its start does
+// (records from a shard whose link is faster than the initiator's).
+func placeholder(id string) *distExec {
+	d := &distExec{id: id, inputs: map[int][][]byte{}, done: map[int]map[int]bool{}, heard: time.Now()}
+	d.changed = sync.NewCond(&d.mu)
+	return d
+}
+
+// sweepPlaceholders drops what arrived for executions that never started
+// here (they ended first): run every second.
+func sweepPlaceholders() {
+	dists.Range(func(k, v any) bool {
+		d := v.(*distExec)
+		d.mu.Lock()
+		stale := !d.started && time.Since(d.heard) > 2*g.cfg.ExecutionMaxIdleTime()
+		d.mu.Unlock()
+		if stale {
+			dists.CompareAndDelete(k, v)
+		}
+		return true
+	})
+}
+
+func (d *distExec) forget() { dists.Delete(d.id) }
+
+func (d *distExec) stop(why string) {
+	d.mu.Lock()
+	if d.ended == "" {
+		d.ended = why
+	}
+	d.changed.Broadcast()
+	d.mu.Unlock()
+}
+
+// waitSegment waits until every shard finished segment seg (or the
+// execution ended, or stayed idle too long); "" when it may go on.
+func (d *distExec) waitSegment(seg int) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for len(d.done[seg]) < len(d.shards) && d.ended == "" {
+		idle := g.cfg.ExecutionMaxIdleTime()
+		if time.Since(d.heard) > idle {
+			d.ended = "Execution max idle reached"
+			break
+		}
+		timer := time.AfterFunc(min(idle, 100*time.Millisecond), d.changed.Broadcast)
+		d.changed.Wait()
+		timer.Stop()
+	}
+	return d.ended
+}
+
+func (d *distExec) markDone(seg, shard int, errs []string) {
+	d.mu.Lock()
+	if d.done[seg] == nil {
+		d.done[seg] = map[int]bool{}
+	}
+	d.done[seg][shard] = true
+	d.errs = append(d.errs, errs...)
+	d.heard = time.Now()
+	d.changed.Broadcast()
+	d.mu.Unlock()
+}
+
+func (d *distExec) takeInputs(seg int) []any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in := make([]any, len(d.inputs[seg]))
+	for i, b := range d.inputs[seg] {
+		in[i] = b
+	}
+	delete(d.inputs, seg)
+	return in
+}
+
+func (d *distExec) send(to int, kind byte, m *distMsg) error {
+	if to == d.me {
+		return nil
+	}
+	m.Exec, m.From = d.id, d.me
+	return gearsCluster.transport.Send(d.shards[to], m.encode(kind))
+}
+
+// runSegments runs every segment of plan token on this shard, attached as
+// t; the last segment's output and this shard's errors are returned.
+func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int) ([]any, []string) {
+	var errs []string
+	for seg := 0; seg < nseg; seg++ {
+		if seg > 0 {
+			var why string
+			t.WithoutGIL(func() { why = d.waitSegment(seg - 1) })
+			if why != "" {
+				return nil, append(errs, why)
+			}
+		}
+		v, err := t.Call("redisgears", "_dist_segment", token, int64(seg), d.takeInputs(seg), d.routing,
+			int64(len(d.shards)), int64(d.me), int64(d.init))
+		if err != nil {
+			return nil, append(errs, err.Error())
+		}
+		out := asList(v)
+		if len(out) != 2 {
+			return nil, append(errs, "bad segment outcome")
+		}
+		errs = append(errs, errorTexts(out[1])...)
+		if seg == nseg-1 {
+			d.markDone(seg, d.me, nil)
+			return asList(out[0]), errs
+		}
+		var sendErr error
+		t.WithoutGIL(func() {
+			for i, rv := range asList(out[0]) {
+				b, _ := rv.([]byte)
+				if b == nil {
+					continue
+				}
+				if i == d.me {
+					d.mu.Lock()
+					d.inputs[seg+1] = append(d.inputs[seg+1], b)
+					d.mu.Unlock()
+				} else if err := d.send(i, msgRecords, &distMsg{Seg: seg + 1, body: b}); err != nil {
+					sendErr = err
+				}
+			}
+			for i := range d.shards {
+				if err := d.send(i, msgDone, &distMsg{Seg: seg}); err != nil {
+					sendErr = err
+				}
+			}
+			d.markDone(seg, d.me, nil)
+		})
+		if sendErr != nil {
+			return nil, append(errs, sendErr.Error())
+		}
+	}
+	return nil, errs
+}
+
+// runDistributed is the initiator's side of run() `token` of e, attached as
+// t: ok is false when the plan runs on this shard only (mode async_local).
+func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome, ok bool, err error) {
+	if !gearsCluster.distributed() {
+		return out, false, nil
+	}
+	start := time.Now()
+	plan, err := t.Call("redisgears", "_dist_prepare", e.Token)
+	if err != nil || plan == nil {
+		return out, err != nil, err
+	}
+	nsegV, err := t.Call("redisgears", "_dist_segments", e.Token)
+	if err != nil {
+		return out, true, err
+	}
+	defer t.Call("redisgears", "_dist_end", e.Token)
+	shards, routing := gearsCluster.view()
+	ids := make([]string, len(shards))
+	me := -1
+	for i, sh := range shards {
+		ids[i] = sh.id
+		if sh.id == gearsCluster.myID {
+			me = i
+		}
+	}
+	if me < 0 {
+		return out, true, errors.New("this node serves no slots: it cannot run an execution across shards")
+	}
+	d := newDist(e.ID, ids, routing, me, me)
+	defer d.forget()
+	user := e.Session.User
+	var sendErr error
+	t.WithoutGIL(func() {
+		for i := range ids {
+			m := &distMsg{Shards: ids, Init: me, Routing: routing, User: user, HasUser: user != "", body: plan.([]byte)}
+			m.Seg = int(nsegV.(int64)) // in a start: how many segments
+			if err := d.send(i, msgStart, m); err != nil {
+				sendErr = err
+			}
+		}
+	})
+	if sendErr != nil {
+		return out, true, sendErr
+	}
+	nseg := int(nsegV.(int64))
+	results, errs := d.runSegments(t, e.Token, nseg)
+	var why string
+	t.WithoutGIL(func() { why = d.waitSegment(nseg - 1) })
+	if why != "" {
+		errs = append(errs, why)
+		t.WithoutGIL(func() { d.abortOthers(why) })
+	}
+	d.mu.Lock()
+	errs = append(errs, d.errs...)
+	d.mu.Unlock()
+	out.Results, out.Errors, out.Total = results, errs, time.Since(start)
+	return out, true, nil
+}
+
+func (d *distExec) abortOthers(why string) {
+	for i := range d.shards {
+		_ = d.send(i, msgAbort, &distMsg{Reason: why})
+	}
+}
+
+// distReceive handles a message of a distributed execution (on the
+// transport's delivering goroutine: it never runs Python).
+func distReceive(from string, b []byte) {
+	m, err := decodeDist(b)
+	if err != nil {
+		logf("warning", "gears: a bad execution message from shard "+from+": "+err.Error())
+		return
+	}
+	if b[0] == msgStart {
+		startRemote(from, m)
+		return
+	}
+	v, _ := dists.LoadOrStore(m.Exec, placeholder(m.Exec))
+	d := v.(*distExec)
+	switch b[0] {
+	case msgRecords:
+		d.mu.Lock()
+		d.inputs[m.Seg] = append(d.inputs[m.Seg], m.body)
+		d.heard = time.Now()
+		d.mu.Unlock()
+	case msgDone:
+		d.markDone(m.Seg, m.From, m.Errors)
+	case msgAbort:
+		d.stop(m.Reason)
+	}
+}
+
+// startRemote runs a plan another shard started, in a session of its own
+// that runs as the same user, on a Python thread.
+func startRemote(from string, m *distMsg) {
+	me := -1
+	for i, id := range m.Shards {
+		if id == gearsCluster.myID {
+			me = i
+		}
+	}
+	if me < 0 || m.Init < 0 || m.Init >= len(m.Shards) {
+		return
+	}
+	d := newDist(m.Exec, m.Shards, m.Routing, me, m.Init)
+	nseg := m.Seg
+	sess := session.New(m.Exec, "", nil)
+	sess.User = m.User
+	giveNative(sess, m.User, m.HasUser)
+	plan := m.body
+	g.threads.Go(func() {
+		defer d.forget()
+		defer sess.Release(g.threads.Go)
+		var errs []string
+		fail := func(err error) { errs = append(errs, err.Error()) }
+		if err := giveInterpreter(sess); err != nil {
+			fail(err)
+		} else if err := withSession(sess, func(t *interp.Thread) error {
+			tok, err := t.Call("redisgears", "_dist_load", plan)
+			if err != nil {
+				return err
+			}
+			token := tok.(int64)
+			defer t.Call("redisgears", "_dist_end", token)
+			_, segErrs := d.runSegments(t, token, nseg)
+			errs = append(errs, segErrs...)
+			return nil
+		}); err != nil {
+			fail(err)
+		}
+		d.finishRemote(nseg, errs)
+	})
+}
+
+// finishRemote tells the other shards this one is done: the segments it
+// did not reach (it failed) count as done, so nobody waits for them, and
+// the last one's done carries its errors to the initiator.
+func (d *distExec) finishRemote(nseg int, errs []string) {
+	for seg := 0; seg < nseg-1; seg++ {
+		d.mu.Lock()
+		mine := d.done[seg][d.me]
+		d.mu.Unlock()
+		if !mine {
+			for i := range d.shards {
+				_ = d.send(i, msgDone, &distMsg{Seg: seg})
+			}
+			d.markDone(seg, d.me, nil)
+		}
+	}
+	_ = d.send(d.init, msgDone, &distMsg{Seg: nseg - 1, Errors: errs})
+}
+
+// distPeerLost ends the executions a restarted shard took part in.
+func distPeerLost(peer string) {
+	dists.Range(func(_, v any) bool {
+		d := v.(*distExec)
+		for _, id := range d.shards {
+			if id == peer {
+				d.stop(fmt.Sprintf("shard %s restarted during the execution", peer))
+			}
+		}
+		return true
+	})
+}

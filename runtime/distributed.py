@@ -1,0 +1,209 @@
+# Executions across the shards of a cluster: a plan travels to every shard
+# as bytes (its callbacks by value: every shard runs the same bundled Python,
+# so their code objects load as they are), and runs there in segments cut at
+# the steps that move records between shards (collect, repartition, and the
+# global half of groupby/batchgroupby). The host ships each segment's output
+# to the shard it is for, and starts the next segment once every shard has
+# finished the previous one.
+#
+# Executed into module redisgears after execution.py (same namespace).
+
+
+def _by_value(f):
+    """Whether a function must travel by value: the session's own (its
+    script's __main__, lambdas, nested ones), which no shard can import."""
+    mod = getattr(f, '__module__', None)
+    return mod in (None, '__main__') or '<' in f.__qualname__
+
+
+def _names_of(code, out):
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if type(c) is type(code):
+            _names_of(c, out)
+    return out
+
+
+def _make_function(code, name, qualname, ncells, module):
+    """A function skeleton; _fill_function gives it its state once the
+    pickle has made what that refers to (itself included). The runtime's
+    own closures (aggregate's, ...) live in module redisgears."""
+    import types
+    cells = tuple(types.CellType() for _ in range(ncells)) or None
+    g = globals() if module == 'redisgears' else _loading_globals[-1]
+    f = types.FunctionType(code, g, name, None, cells)
+    f.__qualname__ = qualname
+    return f
+
+
+def _fill_function(f, state):
+    names, defaults, kwdefaults, cells, module, doc = state
+    for k, v in names.items():
+        f.__globals__.setdefault(k, v)
+    f.__defaults__ = defaults
+    f.__kwdefaults__ = kwdefaults
+    f.__module__ = module
+    f.__doc__ = doc
+    for cell, (full, v) in zip(f.__closure__ or (), cells):
+        if full:
+            cell.cell_contents = v
+
+
+_loading_globals = []  # the globals dict the functions of the plan being loaded share
+
+
+def _pickler(buf):
+    import pickle
+    import types
+    import marshal
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            if type(obj) is types.FunctionType and _by_value(obj):
+                g = obj.__globals__
+                names = {}
+                if obj.__module__ != 'redisgears':
+                    names = {n: g[n] for n in _names_of(obj.__code__, set()) if n in g and n not in _SESSION_NAMES}
+                cells = []
+                for c in obj.__closure__ or ():
+                    try:
+                        cells.append((True, c.cell_contents))
+                    except ValueError:
+                        cells.append((False, None))
+                state = (names, obj.__defaults__, obj.__kwdefaults__, cells, obj.__module__, obj.__doc__)
+                return (_make_function, (obj.__code__, obj.__name__, obj.__qualname__, len(cells), obj.__module__),
+                        state, None, None, _fill_function)
+            if type(obj) is types.CodeType:
+                return (marshal.loads, (marshal.dumps(obj),))
+            if type(obj) is types.ModuleType:
+                return (__import__, (obj.__name__,))
+            return NotImplemented
+
+    return Pickler(buf, protocol=5)
+
+
+# What every session's globals hold already: not sent.
+_SESSION_NAMES = frozenset(__all__) | {'redisgears', 'rg', '__builtins__'}
+
+
+def _dumps(obj, what):
+    import io
+    buf = io.BytesIO()
+    try:
+        _pickler(buf).dump(obj)
+    except Exception as e:
+        raise GearsError('Error occured when serialized a python callback, callback=%s error=%s' % (what, e))
+    return buf.getvalue()
+
+
+def _segments(steps):
+    """The plan's steps cut where records move between shards: a list of
+    (steps, move), move being ('collect',), ('repartition', extractor) or
+    None for the last segment."""
+    out, cur = [], []
+    for step in steps:
+        kind = step[0]
+        if kind == 'collect':
+            out.append((cur, ('collect',)))
+            cur = []
+        elif kind == 'repartition':
+            out.append((cur, ('repartition', step[1])))
+            cur = []
+        elif kind in ('groupby', 'batchgroupby'):
+            # grouped where the key lives: every record of a key on one shard
+            out.append((cur, ('repartition', step[1])))
+            cur = [step]
+        else:
+            cur.append(step)
+    out.append((cur, None))
+    return out
+
+
+def _dist_prepare(token):
+    """The plan of run() `token`, as bytes for the other shards (None: it
+    runs on this shard only, mode async_local); the plan stays here for
+    _dist_segment."""
+    plan = _plans[token]
+    if plan.kwargs.get('mode', 'async') != 'async':
+        return None
+    return _dumps((plan.reader, plan.arg, plan.kwargs, plan.steps), plan.reader)
+
+
+def _dist_load(data):
+    """A plan another shard sent; returns its token here."""
+    import pickle
+    # The plan's functions share one globals dict, as they did where they
+    # were made.
+    _loading_globals.append(dict(sys.modules['__main__'].__dict__))
+    try:
+        reader, arg, kwargs, steps = pickle.loads(data)
+    finally:
+        _loading_globals.pop()
+    token = next(_tokens)
+    _plans[token] = _Plan(reader, arg, kwargs, steps)
+    return token
+
+
+def _slot_of(key):
+    import binascii
+    b = key.encode() if isinstance(key, str) else bytes(key)
+    s = b.find(b'{')
+    if s >= 0:
+        e = b.find(b'}', s + 1)
+        if e > s + 1:
+            b = b[s + 1:e]
+    return binascii.crc_hqx(b, 0) & 16383
+
+
+def _dist_segment(token, seg, inputs, routing, nshards, me, initiator):
+    """Runs segment `seg` of plan `token` on this shard: on its reader
+    (segment 0) or on the records other shards sent it (`inputs`, pickled
+    lists). Returns [outputs, errors, last]: outputs has one entry per
+    shard (pickled records for it, or None); the last segment's records
+    stay here and are returned in reply form as outputs[me]."""
+    import pickle
+    plan = _plans[token]
+    segments = _segments(plan.steps)
+    steps, move = segments[seg]
+    errors = []
+    per_shard = [[] for _ in range(nshards)]
+    results = []
+    try:
+        try:
+            if seg == 0:
+                it = (r for batch in _READER_FUNCS[plan.reader](plan.arg, plan.kwargs) for r in batch)
+            else:
+                it = (r for data in inputs for r in pickle.loads(data))
+            for kind, *fns in steps:
+                it = _STEPS[kind](it, errors, *fns)
+            for r in it:
+                if r is _HOLD:
+                    raise GearsError('async records are not supported in executions across shards yet')
+                if move is None:
+                    results.append(r)
+                elif move[0] == 'collect':
+                    per_shard[initiator].append(r)
+                else:
+                    try:
+                        per_shard[routing[_slot_of(_key_of(move[1], r))]].append(r)
+                    except GearsError:
+                        raise
+                    except Exception as e:
+                        errors.append(_error_text(e))
+        except GearsError as e:
+            errors.append(str(e))
+        except Exception as e:
+            errors.append(_error_text(e))
+    except GearsForceStopped:
+        errors.append('Execution was aborted')
+    if move is None:
+        return [[_to_reply(r) for r in results], errors]
+    return [[pickle.dumps(rs, 5) if rs else None for rs in per_shard], errors]
+
+
+def _dist_segments(token):
+    return len(_segments(_plans[token].steps))
+
+
+def _dist_end(token):
+    _plans.pop(token, None)
