@@ -200,6 +200,8 @@ func (s *clusterState) deliver(from string, msg []byte) {
 	case msgHello:
 	case msgStart, msgRecords, msgDone, msgAbort:
 		distReceive(from, msg)
+	case msgRegister, msgUnregister, msgRegistered:
+		receiveSharedSession(from, msg[0], msg[1:])
 	default:
 		logf("warning", fmt.Sprintf("gears: unknown cluster message %d from %s", msg[0], from))
 	}

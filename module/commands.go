@@ -98,9 +98,13 @@ func mayCall(c Ctx, cmd command, args redismod.Args) bool {
 	return false
 }
 
+// commandKeys is where a command's key is, for those that have one: Redis
+// Cluster redirects them (MOVED) to the shard that owns it, and ACLs check it.
+var commandKeys = map[string]int{"rg.triggeronkey": 2}
+
 func registerCommands(c Ctx) error {
 	for id, cmd := range commands {
-		if err := redismod.RegisterCommand(c, id, cmd.name, cmd.flags); err != nil {
+		if err := redismod.RegisterCommand(c, id, cmd.name, cmd.flags, commandKeys[cmd.name]); err != nil {
 			return err
 		}
 	}

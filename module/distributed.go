@@ -40,6 +40,8 @@ type distMsg struct {
 	Errors  []string `json:"er,omitempty"`
 	Routing []byte   `json:"r,omitempty"`
 	Reason  string   `json:"why,omitempty"`
+	Reg     string   `json:"reg,omitempty"` // a registration's execution: its id here too
+	Event   any      `json:"ev,omitempty"`  // and the event every shard runs on (a trigger's)
 	body    []byte
 }
 
@@ -179,7 +181,7 @@ func (d *distExec) send(to int, kind byte, m *distMsg) error {
 
 // runSegments runs every segment of plan token on this shard, attached as
 // t; the last segment's output and this shard's errors are returned.
-func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int) ([]any, []string) {
+func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int, event any, registered bool) ([]any, []string) {
 	var errs []string
 	for seg := 0; seg < nseg; seg++ {
 		if seg > 0 {
@@ -190,7 +192,7 @@ func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int) ([]any, 
 			}
 		}
 		v, err := t.Call("redisgears", "_dist_segment", token, int64(seg), d.takeInputs(seg), d.routing,
-			int64(len(d.shards)), int64(d.me), int64(d.init))
+			int64(len(d.shards)), int64(d.me), int64(d.init), event, registered)
 		if err != nil {
 			return nil, append(errs, err.Error())
 		}
@@ -238,16 +240,35 @@ func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome
 	if !gearsCluster.distributed() {
 		return out, false, nil
 	}
-	start := time.Now()
 	plan, err := t.Call("redisgears", "_dist_prepare", e.Token)
 	if err != nil || plan == nil {
 		return out, err != nil, err
 	}
-	nsegV, err := t.Call("redisgears", "_dist_segments", e.Token)
-	if err != nil {
-		return out, true, err
-	}
 	defer t.Call("redisgears", "_dist_end", e.Token)
+	out, err = distribute(e, t, &distMsg{body: plan.([]byte)}, nil, false)
+	return out, true, err
+}
+
+// runDistributedEvent is the initiator's side of an async registration's
+// execution in a cluster: every shard runs it, a trigger's on its
+// arguments (ok is false for other registrations: they run here).
+func runDistributedEvent(e *builder.Execution, t *interp.Thread, payload any) (out builder.Outcome, ok bool, err error) {
+	r := e.Registration
+	if !gearsCluster.distributed() || r.Mode != "async" || r.Reader != "CommandReader" || r.Hook != "" {
+		return out, false, nil
+	}
+	out, err = distribute(e, t, &distMsg{Reg: r.ID, Event: payload}, payload, true)
+	return out, true, err
+}
+
+// distribute starts e's plan on every shard with start and runs it here.
+func distribute(e *builder.Execution, t *interp.Thread, start *distMsg, event any, registered bool) (out builder.Outcome, err error) {
+	began := time.Now()
+	nsegV, err := t.Call("redisgears", "_dist_segments", e.Token, registered)
+	if err != nil {
+		return out, err
+	}
+	nseg := int(nsegV.(int64))
 	shards, routing := gearsCluster.view()
 	ids := make([]string, len(shards))
 	me := -1
@@ -258,26 +279,24 @@ func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome
 		}
 	}
 	if me < 0 {
-		return out, true, errors.New("this node serves no slots: it cannot run an execution across shards")
+		return out, errors.New("this node serves no slots: it cannot run an execution across shards")
 	}
 	d := newDist(e.ID, ids, routing, me, me)
 	defer d.forget()
-	user := e.Session.User
+	start.Shards, start.Init, start.Routing, start.Seg = ids, me, routing, nseg
+	start.User, start.HasUser = e.Session.User, e.Session.User != ""
 	var sendErr error
 	t.WithoutGIL(func() {
 		for i := range ids {
-			m := &distMsg{Shards: ids, Init: me, Routing: routing, User: user, HasUser: user != "", body: plan.([]byte)}
-			m.Seg = int(nsegV.(int64)) // in a start: how many segments
-			if err := d.send(i, msgStart, m); err != nil {
+			if err := d.send(i, msgStart, start); err != nil {
 				sendErr = err
 			}
 		}
 	})
 	if sendErr != nil {
-		return out, true, sendErr
+		return out, sendErr
 	}
-	nseg := int(nsegV.(int64))
-	results, errs := d.runSegments(t, e.Token, nseg)
+	results, errs := d.runSegments(t, e.Token, nseg, event, registered)
 	var why string
 	t.WithoutGIL(func() { why = d.waitSegment(nseg - 1) })
 	if why != "" {
@@ -287,8 +306,8 @@ func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome
 	d.mu.Lock()
 	errs = append(errs, d.errs...)
 	d.mu.Unlock()
-	out.Results, out.Errors, out.Total = results, errs, time.Since(start)
-	return out, true, nil
+	out.Results, out.Errors, out.Total = results, errs, time.Since(began)
+	return out, nil
 }
 
 func (d *distExec) abortOthers(why string) {
@@ -338,6 +357,10 @@ func startRemote(from string, m *distMsg) {
 	}
 	d := newDist(m.Exec, m.Shards, m.Routing, me, m.Init)
 	nseg := m.Seg
+	if m.Reg != "" {
+		startRemoteEvent(d, m, nseg)
+		return
+	}
 	sess := session.New(m.Exec, "", nil)
 	sess.User = m.User
 	giveNative(sess, m.User, m.HasUser)
@@ -356,11 +379,36 @@ func startRemote(from string, m *distMsg) {
 			}
 			token := tok.(int64)
 			defer t.Call("redisgears", "_dist_end", token)
-			_, segErrs := d.runSegments(t, token, nseg)
+			_, segErrs := d.runSegments(t, token, nseg, nil, false)
 			errs = append(errs, segErrs...)
 			return nil
 		}); err != nil {
 			fail(err)
+		}
+		d.finishRemote(nseg, errs)
+	})
+}
+
+// startRemoteEvent runs this shard's part of a registration's execution
+// another shard started: the same registration, here, on the same event.
+func startRemoteEvent(d *distExec, m *distMsg, nseg int) {
+	r, ok := g.regs.Get(m.Reg)
+	if !ok || !r.Acquire() {
+		d.finishRemote(nseg, []string{"registration " + m.Reg + " does not exist on shard " + gearsCluster.myID})
+		d.forget()
+		return
+	}
+	g.threads.Go(func() {
+		defer d.forget()
+		defer r.Release()
+		var errs []string
+		err := withSession(r.Session, func(t *interp.Thread) error {
+			_, segErrs := d.runSegments(t, r.Token, nseg, m.Event, true)
+			errs = append(errs, segErrs...)
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err.Error())
 		}
 		d.finishRemote(nseg, errs)
 	})

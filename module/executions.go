@@ -177,6 +177,10 @@ func runExecution(e *builder.Execution, t *interp.Thread) (out builder.Outcome, 
 		case sid != 0:
 			v, err = t.Call("redisgears", "_resume", sid, aborted)
 		case e.Registration != nil:
+			var across bool
+			if out, across, err = runDistributedEvent(e, t, payload); across {
+				return err
+			}
 			out, err = callEvent(t, e.Registration, payload)
 			return err
 		default:

@@ -224,6 +224,9 @@ func commitRegistrations(sess *session.Session, regs []*builder.Registration, a 
 			g.engine.SkipID() // RedisGears' registering execution
 		}
 		replicateSession(sess, regs, oldID)
+		if err := shareSession(sess, regs, oldID); err != nil {
+			return err
+		}
 		// A new StreamReader reads what its streams hold already. Restored
 		// ones (at load, from the AOF, on a replica) wait for the loading's
 		// end or a promotion: startAllStreams.

@@ -169,6 +169,7 @@ func cmdUnregister(c Ctx, argv []string) {
 		refreshHooks()
 	}
 	replicate("RG.INNERUNREGISTER", r.ID)
+	shareUnregister(r.ID, len(argv) == 3 && strings.EqualFold(argv[2], "abortpending"))
 	c.OK()
 }
 

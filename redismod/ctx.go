@@ -148,10 +148,15 @@ func (c Ctx) CallerMayRunFrom(a Args, i int) bool {
 	return C.gears_caller_may_run(c.p, C.gears_argv_at(a.v, C.int(i)), C.int(a.n-i)) == 1
 }
 
-// RegisterCommand makes Redis call Handlers.Command with id for name.
-func RegisterCommand(c Ctx, id int, name, flags string) error {
+// RegisterCommand makes Redis call Handlers.Command with id for name;
+// key > 0 is the position of the command's one key.
+func RegisterCommand(c Ctx, id int, name, flags string, key int) error {
 	cname, cflags := C.CString(name), C.CString(flags)
-	rc := C.gears_register_command(c.p, C.int(id), cname, cflags, 0, 0, 0)
+	step := 0
+	if key > 0 {
+		step = 1
+	}
+	rc := C.gears_register_command(c.p, C.int(id), cname, cflags, C.int(key), C.int(key), C.int(step))
 	C.free(unsafe.Pointer(cname))
 	C.free(unsafe.Pointer(cflags))
 	if rc != C.REDISMODULE_OK {

@@ -155,14 +155,15 @@ def _slot_of(key):
     return binascii.crc_hqx(b, 0) & 16383
 
 
-def _dist_segment(token, seg, inputs, routing, nshards, me, initiator):
-    """Runs segment `seg` of plan `token` on this shard: on its reader
-    (segment 0) or on the records other shards sent it (`inputs`, pickled
-    lists). Returns [outputs, errors, last]: outputs has one entry per
-    shard (pickled records for it, or None); the last segment's records
-    stay here and are returned in reply form as outputs[me]."""
+def _dist_segment(token, seg, inputs, routing, nshards, me, initiator, event=None, registered=False):
+    """Runs segment `seg` of plan `token` (a registration's with registered,
+    on its event's records, which only a CommandReader's trigger gives every
+    shard) on this shard: on its reader (segment 0) or on the records other
+    shards sent it (`inputs`, pickled lists). Returns [outputs, errors]:
+    outputs has one entry per shard (pickled records for it, or None); the
+    last segment's records stay here, returned in reply form."""
     import pickle
-    plan = _plans[token]
+    plan = _registered[token] if registered else _plans[token]
     segments = _segments(plan.steps)
     steps, move = segments[seg]
     errors = []
@@ -170,7 +171,9 @@ def _dist_segment(token, seg, inputs, routing, nshards, me, initiator):
     results = []
     try:
         try:
-            if seg == 0:
+            if seg == 0 and registered:
+                it = iter(_event_records(plan, event)[0] if event is not None else [])
+            elif seg == 0:
                 it = (r for batch in _READER_FUNCS[plan.reader](plan.arg, plan.kwargs) for r in batch)
             else:
                 it = (r for data in inputs for r in pickle.loads(data))
@@ -178,7 +181,8 @@ def _dist_segment(token, seg, inputs, routing, nshards, me, initiator):
                 it = _STEPS[kind](it, errors, *fns)
             for r in it:
                 if r is _HOLD:
-                    raise GearsError('async records are not supported in executions across shards yet')
+                    _wait_here(errors)
+                    continue
                 if move is None:
                     results.append(r)
                 elif move[0] == 'collect':
@@ -196,13 +200,30 @@ def _dist_segment(token, seg, inputs, routing, nshards, me, initiator):
             errors.append(_error_text(e))
     except GearsForceStopped:
         errors.append('Execution was aborted')
+    _aio_states.pop(id(errors), None)
     if move is None:
         return [[_to_reply(r) for r in results], errors]
     return [[pickle.dumps(rs, 5) if rs else None for rs in per_shard], errors]
 
 
-def _dist_segments(token):
-    return len(_segments(_plans[token].steps))
+def _wait_here(errors):
+    """Waits, on this thread, until the segment's async records are all
+    continued: a segment holds its thread anyway (the host waits for the
+    other shards there too), so it does not suspend. Sleeping lets the
+    coroutines' loop and other threads run."""
+    import time
+    while True:
+        a = _aio_states.get(id(errors))
+        if a is None:
+            return
+        with a.lock:
+            if a.outstanding == 0:
+                return
+        time.sleep(0.001)
+
+
+def _dist_segments(token, registered=False):
+    return len(_segments((_registered if registered else _plans)[token].steps))
 
 
 def _dist_end(token):

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -98,4 +99,50 @@ func TestClusterExecutions(t *testing.T) {
 	got, err := cc.Get(bg(), "copy:k7").Result()
 	require.NoError(t, err)
 	assert.Equal(t, "7", got)
+}
+
+// A registration made on one shard lives on every shard before
+// RG.PYEXECUTE answers; unregistering removes it everywhere; an async
+// trigger's execution runs on every shard.
+func TestClusterRegistrations(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3)
+	requirePyOK(t, nodes[0].Client, "GB('CommandReader').count().register(trigger='shards')")
+	var id string
+	for _, s := range nodes {
+		regs := clusterRegIDs(t, s)
+		require.Len(t, regs, 1)
+		if id == "" {
+			id = regs[0]
+		}
+		assert.Equal(t, id, regs[0], "the same id on every shard")
+		v, err := s.Client.Do(bg(), "RG.TRIGGER", "shards").Result()
+		require.NoError(t, err)
+		assert.Equal(t, []any{"3"}, v)
+	}
+	exRequireOK(t, nodes[1].Client, "RG.UNREGISTER", id)
+	for _, s := range nodes {
+		eventually(t, 10*time.Second, func() bool { return len(clusterRegIDs(t, s)) == 0 }, "unregistered everywhere")
+	}
+	// A sync trigger on a key runs on the key's shard; elsewhere Redis redirects.
+	requirePyOK(t, nodes[2].Client, "GB('CommandReader').map(lambda x: execute('SET', x[1], x[2])).register(trigger='put', mode='sync')")
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr}, Protocol: 2})
+	defer cc.Close()
+	require.NoError(t, cc.Do(bg(), "RG.TRIGGERONKEY", "put", "somekey", "v").Err())
+	got, err := cc.Get(bg(), "somekey").Result()
+	require.NoError(t, err)
+	assert.Equal(t, "v", got)
+}
+
+// clusterRegIDs lists the registration ids of a shard (their first part is
+// the node id of the shard that registered them).
+func clusterRegIDs(t *testing.T, s *server) []string {
+	t.Helper()
+	l, err := s.Client.Do(bg(), "RG.DUMPREGISTRATIONS").Slice()
+	require.NoError(t, err)
+	var ids []string
+	for _, r := range l {
+		ids = append(ids, r.([]any)[1].(string))
+	}
+	return ids
 }
