@@ -40,10 +40,10 @@ unit: go-deps
 integration: deps build
 	$(GO) test -count=1 -timeout 25m ./tests/...
 
-# Every RedisGears conformance case of a single Redis and of a replica (see
-# ../shared/conformance); the cluster cases wait for cluster support.
+# Every RedisGears conformance case of a single Redis, of a replica and of
+# a real Redis Cluster (see ../shared/conformance).
 CONFORMANCE_CASES ?= cases/
-CONFORMANCE_TOPOLOGY ?= standalone,replica
+CONFORMANCE_TOPOLOGY ?= standalone,replica,cluster
 # CONFORMANCE_ARGS adds module arguments, e.g. "IsolationMode shared".
 CONFORMANCE_ARGS ?=
 conformance: deps build

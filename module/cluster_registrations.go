@@ -113,19 +113,7 @@ func receiveSharedSession(from string, kind byte, data []byte) {
 		return
 	}
 	if kind == msgUnregister {
-		r, ok := g.regs.Remove(m.Unregister)
-		if !ok {
-			return
-		}
-		if m.AbortPending || r.Reader == "StreamReader" {
-			abortUnstarted(r)
-		}
-		forget(r)
-		saveSnapshot()
-		if r.Hook != "" {
-			refreshHooks()
-		}
-		replicate("RG.INNERUNREGISTER", r.ID)
+		unregister(m.Unregister, m.AbortPending)
 		return
 	}
 	g.threads.Go(func() {

@@ -153,14 +153,25 @@ func cmdUnregister(c Ctx, argv []string) {
 		c.Error(errNotOwner("registration"))
 		return
 	}
-	r, ok := g.regs.Remove(argv[1])
-	if !ok {
+	abortPending := len(argv) == 3 && strings.EqualFold(argv[2], "abortpending")
+	if !unregister(argv[1], abortPending) {
 		c.Error("execution is not registered")
 		return
 	}
+	shareUnregister(argv[1], abortPending)
+	c.OK()
+}
+
+// unregister removes registration id from this shard (and its replicas and
+// AOF); false when there is none.
+func unregister(id string, abortPending bool) bool {
+	r, ok := g.regs.Remove(id)
+	if !ok {
+		return false
+	}
 	// As RedisGears: abortpending aborts what has not started; a
 	// StreamReader's batches not started are dropped anyway.
-	if len(argv) == 3 && strings.EqualFold(argv[2], "abortpending") || r.Reader == "StreamReader" {
+	if abortPending || r.Reader == "StreamReader" {
 		abortUnstarted(r)
 	}
 	forget(r)
@@ -169,8 +180,7 @@ func cmdUnregister(c Ctx, argv []string) {
 		refreshHooks()
 	}
 	replicate("RG.INNERUNREGISTER", r.ID)
-	shareUnregister(r.ID, len(argv) == 3 && strings.EqualFold(argv[2], "abortpending"))
-	c.OK()
+	return true
 }
 
 // forget lets go of a registration that is no longer live. Its plan and its
