@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,4 +146,59 @@ func clusterRegIDs(t *testing.T, s *server) []string {
 		ids = append(ids, r.([]any)[1].(string))
 	}
 	return ids
+}
+
+// A shard that stops answering (SIGSTOP past the cluster's node timeout)
+// ends an execution with "Execution max idle reached" after
+// ExecutionMaxIdleTime, never a hang; once it answers again, executions
+// span every shard again. A shard killed mid-execution ends it the same way.
+func TestClusterShardStopsAnswering(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3, withModuleArgs("ExecutionMaxIdleTime", "1500"))
+	for _, s := range nodes {
+		require.NoError(t, s.Client.Do(bg(), "CONFIG", "SET", "cluster-node-timeout", "1000").Err())
+		// The other shards go on serving while one is down.
+		require.NoError(t, s.Client.Do(bg(), "CONFIG", "SET", "cluster-require-full-coverage", "no").Err())
+	}
+	require.NoError(t, nodes[2].cmd.Process.Signal(syscall.SIGSTOP))
+	stopped := true
+	defer func() {
+		if stopped {
+			nodes[2].cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	time.Sleep(2500 * time.Millisecond) // past the node timeout: marked failing
+	start := time.Now()
+	v, err := nodes[0].Client.Do(bg(), "RG.PYEXECUTE", "GB('ShardsIDReader').count().run()").Slice()
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.Contains(t, fmt.Sprint(v[1]), "Execution max idle reached")
+	requireAlive(t, nodes[0])
+
+	require.NoError(t, nodes[2].cmd.Process.Signal(syscall.SIGCONT))
+	stopped = false
+	eventually(t, 30*time.Second, func() bool {
+		v, err := nodes[1].Client.Do(bg(), "RG.PYEXECUTE", "GB('ShardsIDReader').count().run()").Slice()
+		return err == nil && fmt.Sprint(v) == "[[3] []]"
+	}, "executions span the three shards again")
+
+	// Killed while an execution runs on it.
+	done := make(chan []any, 1)
+	go func() {
+		v, _ := nodes[0].Client.Do(bg(), "RG.PYEXECUTE",
+			"import time\nGB('ShardsIDReader').map(lambda x: time.sleep(1) or x).count().run()").Slice()
+		done <- v
+	}()
+	time.Sleep(300 * time.Millisecond)
+	nodes[2].stopped = true // on purpose
+	nodes[2].kill()
+	select {
+	case v := <-done:
+		require.Len(t, v, 2)
+		assert.NotEmpty(t, v[1], "the execution reports the lost shard")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the execution hung after a shard was killed")
+	}
+	requireAlive(t, nodes[0])
+	requireAlive(t, nodes[1])
 }
