@@ -82,6 +82,7 @@ func pythonHome(t *testing.T) string {
 
 type server struct {
 	Addr   string
+	Port   int
 	Dir    string
 	Client *redis.Client // default client, long read timeout
 	cmd    *exec.Cmd
@@ -91,13 +92,18 @@ type server struct {
 // startServer starts redis-server with the module (plus moduleArgs) on a free
 // loopback port; it is stopped, and checked for a crash, when the test ends.
 func startServer(t *testing.T, moduleArgs ...string) *server {
+	return startServerWith(t, nil, moduleArgs...)
+}
+
+// startServerWith is startServer with redis-server arguments of its own.
+func startServerWith(t *testing.T, serverArgs []string, moduleArgs ...string) *server {
 	so := modulePath(t)
 	args := append([]string{"PythonHomeDir", pythonHome(t)}, moduleArgs...)
 	dir := t.TempDir()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var s *server
-		if s, err = launch(dir, so, args); err == nil {
+		if s, err = launch(dir, so, serverArgs, args); err == nil {
 			t.Cleanup(func() { s.stop(t) })
 			return s
 		}
@@ -111,7 +117,7 @@ func startServer(t *testing.T, moduleArgs ...string) *server {
 
 func logTail(dir string) string { return tail(filepath.Join(dir, "redis.log"), 40) }
 
-func launch(dir, so string, moduleArgs []string) (*server, error) {
+func launch(dir, so string, serverArgs, moduleArgs []string) (*server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -122,9 +128,9 @@ func launch(dir, so string, moduleArgs []string) (*server, error) {
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir,
 		"--logfile", filepath.Join(dir, "redis.log"),
-		"--loadmodule", so,
 	}
-	s := &server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, exited: make(chan struct{})}
+	args = append(append(args, serverArgs...), "--loadmodule", so)
+	s := &server{Port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, exited: make(chan struct{})}
 	s.cmd = exec.Command("redis-server", append(args, moduleArgs...)...)
 	s.cmd.Dir = dir
 	if err := s.cmd.Start(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -180,15 +181,19 @@ func (d *distExec) send(to int, kind byte, m *distMsg) error {
 }
 
 // runSegments runs every segment of plan token on this shard, attached as
-// t; the last segment's output and this shard's errors are returned.
+// t; the last segment's output and this shard's errors are returned. When
+// the other shards stop answering (or the execution is ended), the rest
+// runs on what arrived so far, without waiting: RedisGears' initiator
+// replies with the records it has and the reason.
 func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int, event any, registered bool) ([]any, []string) {
 	var errs []string
+	stopped := false
 	for seg := 0; seg < nseg; seg++ {
-		if seg > 0 {
+		if seg > 0 && !stopped {
 			var why string
 			t.WithoutGIL(func() { why = d.waitSegment(seg - 1) })
 			if why != "" {
-				return nil, append(errs, why)
+				errs, stopped = append(errs, why), true
 			}
 		}
 		v, err := t.Call("redisgears", "_dist_segment", token, int64(seg), d.takeInputs(seg), d.routing,
@@ -216,13 +221,17 @@ func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int, event an
 					d.mu.Lock()
 					d.inputs[seg+1] = append(d.inputs[seg+1], b)
 					d.mu.Unlock()
-				} else if err := d.send(i, msgRecords, &distMsg{Seg: seg + 1, body: b}); err != nil {
-					sendErr = err
+				} else if !stopped {
+					if err := d.send(i, msgRecords, &distMsg{Seg: seg + 1, body: b}); err != nil {
+						sendErr = err
+					}
 				}
 			}
-			for i := range d.shards {
-				if err := d.send(i, msgDone, &distMsg{Seg: seg}); err != nil {
-					sendErr = err
+			if !stopped {
+				for i := range d.shards {
+					if err := d.send(i, msgDone, &distMsg{Seg: seg}); err != nil {
+						sendErr = err
+					}
 				}
 			}
 			d.markDone(seg, d.me, nil)
@@ -300,7 +309,9 @@ func distribute(e *builder.Execution, t *interp.Thread, start *distMsg, event an
 	var why string
 	t.WithoutGIL(func() { why = d.waitSegment(nseg - 1) })
 	if why != "" {
-		errs = append(errs, why)
+		if !slices.Contains(errs, why) {
+			errs = append(errs, why)
+		}
 		t.WithoutGIL(func() { d.abortOthers(why) })
 	}
 	d.mu.Lock()

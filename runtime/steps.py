@@ -70,7 +70,13 @@ def _read_key_names(pattern, kw):
     if generator is not None:
         pattern, no_scan = generator()
     if no_scan:
-        yield [pattern] if execute('exists', pattern) else []
+        try:
+            exists = execute('exists', pattern)
+        except GearsError as e:
+            if 'non local key' not in str(e):
+                raise
+            exists = False  # another shard's key: read there
+        yield [pattern] if exists else []
         return
     cursor = '0'
     while True:
