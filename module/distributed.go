@@ -260,13 +260,25 @@ func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome
 
 // runDistributedEvent is the initiator's side of an async registration's
 // execution in a cluster: every shard runs it, a trigger's on its
-// arguments (ok is false for other registrations: they run here).
+// arguments, a keyspace event's with its record here only (ok is false for
+// the others: hooks, commands=, streams run here).
 func runDistributedEvent(e *builder.Execution, t *interp.Thread, payload any) (out builder.Outcome, ok bool, err error) {
 	r := e.Registration
-	if !gearsCluster.distributed() || r.Mode != "async" || r.Reader != "CommandReader" || r.Hook != "" {
+	if !gearsCluster.distributed() || r.Mode != "async" || r.Hook != "" || r.Commands != nil {
 		return out, false, nil
 	}
-	out, err = distribute(e, t, &distMsg{Reg: r.ID, Event: payload}, payload, true)
+	start := &distMsg{Reg: r.ID}
+	switch r.Reader {
+	case "CommandReader":
+		start.Event = payload // every shard runs on the trigger's arguments
+	case "KeysReader":
+		if ke, isKey := payload.(keyEvent); isKey {
+			payload = []any{ke.key, ke.event}
+		}
+	default:
+		return out, false, nil
+	}
+	out, err = distribute(e, t, start, payload, true)
 	return out, true, err
 }
 

@@ -202,3 +202,17 @@ func TestClusterShardStopsAnswering(t *testing.T) {
 	requireAlive(t, nodes[0])
 	requireAlive(t, nodes[1])
 }
+
+// An async KeysReader registration's execution spans the shards: the
+// event's record moves to the shard that owns the key it writes.
+func TestClusterKeyEventRepartition(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3)
+	requirePyOK(t, nodes[0].Client, "GB().repartition(lambda x: 'counter').foreach(lambda x: execute('INCR', 'counter')).register(prefix='ev:*')")
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{nodes[0].Addr}, Protocol: 2})
+	defer cc.Close()
+	for i := range 10 {
+		require.NoError(t, cc.Set(bg(), fmt.Sprintf("ev:%d", i), i, 0).Err())
+	}
+	eventually(t, 20*time.Second, func() bool { return cc.Get(bg(), "counter").Val() == "10" }, "every event counted on the counter's shard")
+}
