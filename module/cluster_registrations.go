@@ -84,10 +84,16 @@ func shareSession(sess *session.Session, regs []*builder.Registration, replacing
 		}
 	}
 	if len(failed) > 0 {
-		return errors.New(strings.Join(failed, "; "))
+		return shardErrors(failed)
 	}
 	return nil
 }
+
+// shardErrors are the shards' failures to register, which RG.PYEXECUTE
+// replies as an array of errors, one per shard, as RedisGears 1.2 does.
+type shardErrors []string
+
+func (e shardErrors) Error() string { return strings.Join(e, "; ") }
 
 // shareUnregister unregisters id on the other shards.
 func shareUnregister(id string, abortPending bool) {

@@ -164,6 +164,15 @@ func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *red
 		if e != nil {
 			g.engine.Discard(e)
 		}
+		var failed shardErrors
+		if errors.As(err, &failed) {
+			return func(c Ctx) {
+				c.Array(len(failed))
+				for _, f := range failed {
+					c.Error(f)
+				}
+			}
+		}
 		msg := err.Error()
 		return func(c Ctx) { c.Error(msg) }
 	}
