@@ -73,7 +73,7 @@ def _read_key_names(pattern, kw):
         try:
             exists = execute('exists', pattern)
         except GearsError as e:
-            if 'non local key' not in str(e):
+            if not _not_local(e):
                 raise
             exists = False  # another shard's key: read there
         yield [pattern] if exists else []
@@ -86,10 +86,21 @@ def _read_key_names(pattern, kw):
             return
 
 
+def _not_local(e):
+    """Whether a GearsError says the key is another shard's: a reader of one
+    key reads nothing on the shards that do not own it."""
+    return 'non local key' in str(e)
+
+
 def _read_stream(key, kw):
     from_id = kw.get('fromId', '0-0')
     while True:
-        res = execute('xread', 'COUNT', _SCAN_BATCH, 'STREAMS', key, from_id)
+        try:
+            res = execute('xread', 'COUNT', _SCAN_BATCH, 'STREAMS', key, from_id)
+        except GearsError as e:
+            if not _not_local(e):
+                raise
+            return
         if not res:
             return
         entries = res[0][1]
