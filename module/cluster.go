@@ -16,6 +16,7 @@ import (
 
 	"gears/cluster"
 	"gears/redismod"
+	gearsrt "gears/runtime"
 )
 
 // shard is a master that serves slots.
@@ -210,6 +211,25 @@ func (s *clusterState) deliver(from string, msg []byte) {
 func (s *clusterState) peerRestarted(peer string) {
 	logf("notice", "gears: shard "+peer+" restarted")
 	distPeerLost(peer)
+}
+
+// movedFor is Redis' MOVED error for command argv when its first key is
+// another shard's ("" when local, or outside a cluster of several shards).
+func (s *clusterState) movedFor(l redismod.Locked, argv []string) string {
+	if !s.distributed() {
+		return ""
+	}
+	keys := redismod.CommandKeys(l, argv)
+	if len(keys) == 0 {
+		return ""
+	}
+	slot := gearsrt.KeySlot([]byte(keys[0]))
+	shards, routing := s.view()
+	sh := shards[routing[slot]]
+	if sh.id == s.myID {
+		return ""
+	}
+	return fmt.Sprintf("MOVED %d %s:%d", slot, sh.ip, sh.port)
 }
 
 // lowestSlot is the first slot this shard serves (0 when none).

@@ -39,6 +39,12 @@ func cmdInnerHook(c Ctx, argv []string) {
 		replyCall(c, argv[1], argv[2:])
 		return
 	}
+	// In a cluster, a hooked command of another shard's key gets Redis'
+	// own redirection, as it would without the hook.
+	if moved := gearsCluster.movedFor(c.Held(), argv[1:]); moved != "" {
+		c.Error(moved)
+		return
+	}
 	if len(chain) == 0 && g.regs.Watched(cmd) {
 		runWatched(c, argv[1:])
 		return

@@ -56,3 +56,14 @@ int gears_command_has_key_prefix(RedisModuleCtx *ctx, RedisModuleString **argv, 
     rm.Free(pos);
     return found;
 }
+
+// The positions of the keys of command argv[0..argc), at most max of them
+// in out; returns how many there are (-1: Redis cannot tell).
+int gears_command_key_positions(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int *out, int max) {
+    int nkeys = 0;
+    int *pos = rm.GetCommandKeys(ctx, argv, argc, &nkeys);
+    if (!pos) return -1;
+    for (int i = 0; i < nkeys && i < max; i++) out[i] = pos[i];
+    rm.Free(pos);
+    return nkeys;
+}

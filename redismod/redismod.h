@@ -91,6 +91,7 @@ int gears_te_create(const char *name, size_t len, int64_t period, int64_t timer,
 int gears_is_master(void);
 void gears_set_hooked(char **names, int n);
 int gears_register_hook_filter(RedisModuleCtx *ctx);
+int gears_command_key_positions(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int *out, int max);
 int gears_command_has_key_prefix(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, const char *prefix, size_t plen);
 int gears_subscribe_server_events(RedisModuleCtx *ctx);
 const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len);

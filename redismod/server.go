@@ -106,6 +106,18 @@ func HasKeyPrefix(_ Locked, argv []string, prefix string) (found bool) {
 	return found
 }
 
+// CommandKeys lists the keys of the command argv, as Redis finds them.
+func CommandKeys(_ Locked, argv []string) (keys []string) {
+	var pos [16]C.int
+	withRedisStrings(argv, func(p **C.RedisModuleString, n C.int) {
+		k := int(C.gears_command_key_positions(C.gears_detached, p, n, &pos[0], C.int(len(pos))))
+		for i := 0; i < k && i < len(pos); i++ {
+			keys = append(keys, argv[pos[i]])
+		}
+	})
+	return keys
+}
+
 // Keyed time events (timers.c): a key of type rg_timeev holds a timer's
 // period; deleting the key stops the timer.
 

@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -215,4 +216,23 @@ func TestClusterKeyEventRepartition(t *testing.T) {
 		require.NoError(t, cc.Set(bg(), fmt.Sprintf("ev:%d", i), i, 0).Err())
 	}
 	eventually(t, 20*time.Second, func() bool { return cc.Get(bg(), "counter").Val() == "10" }, "every event counted on the counter's shard")
+}
+
+// A hooked command (and a keymiss registration's watched command) on a key
+// of another shard keeps Redis' redirection.
+func TestClusterHooksKeepMoved(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	requirePyOK(t, nodes[0].Client, "GB('CommandReader').register(hook='get', mode='sync')")
+	requirePyOK(t, nodes[0].Client, "GB().register(commands=['hget'], eventTypes=['keymiss'])")
+	for _, cmd := range [][]any{{"GET", "x"}, {"HGET", "x", "f"}} {
+		moved := 0
+		for _, s := range nodes {
+			err := s.Client.Do(bg(), cmd...).Err()
+			if err != nil && strings.HasPrefix(err.Error(), "MOVED ") {
+				moved++
+			}
+		}
+		assert.Equal(t, 1, moved, "%v: exactly the shard that does not own x redirects", cmd)
+	}
 }
