@@ -38,6 +38,10 @@ type Config struct {
 	// sent before and did not acknowledge is gone, and so is what it had
 	// under way. It runs on the delivering goroutine.
 	PeerRestarted func(peer string)
+	// Panic receives a panic of Deliver, PeerRestarted or the Bus: the
+	// transport's goroutines recover (a panic there would end the process)
+	// and go on.
+	Panic func(where string, r any)
 }
 
 // ErrClosed is Send's error once the transport is closed.
@@ -295,7 +299,7 @@ func (t *Transport) sender() {
 		case <-tick.C:
 		}
 		if out := t.outgoing(time.Now()); len(out) > 0 {
-			t.bus.Send(out)
+			t.guard("cluster bus send", func() { t.bus.Send(out) })
 		}
 	}
 }
@@ -342,16 +346,27 @@ func (t *Transport) deliverer() {
 			switch {
 			case it.restarted:
 				if t.cfg.PeerRestarted != nil {
-					t.cfg.PeerRestarted(it.from)
+					t.guard("peer restart", func() { t.cfg.PeerRestarted(it.from) })
 				}
 			default:
 				if t.cfg.Deliver != nil {
-					t.cfg.Deliver(it.from, it.msg)
+					t.guard("cluster message", func() { t.cfg.Deliver(it.from, it.msg) })
 				}
 				t.delivered(it)
 			}
 		}
 	}
+}
+
+// guard runs fn, recovering a panic (a message that made one is still
+// acknowledged: sent again it would make it again).
+func (t *Transport) guard(where string, fn func()) {
+	defer func() {
+		if r := recover(); r != nil && t.cfg.Panic != nil {
+			t.cfg.Panic(where, r)
+		}
+	}()
+	fn()
 }
 
 func (t *Transport) delivered(it inboxItem) {

@@ -189,3 +189,34 @@ func TestMessageToSelfIsDeliveredLocally(t *testing.T) {
 	waitFor(t, "delivery", func() bool { return len(inA.of("A")) == 1 })
 	assert.Equal(t, 0, n.sent)
 }
+
+// A handler that panics does not end the process: the message is
+// acknowledged and the next ones are delivered.
+func TestDeliverPanicIsRecovered(t *testing.T) {
+	n := newNet(0)
+	a, _ := n.start("A", "runA", Config{})
+	var mu sync.Mutex
+	var got []string
+	panics := 0
+	b := New(Config{MyID: "B", MyRun: "runB", ResendAfter: 20 * time.Millisecond,
+		Deliver: func(_ string, m []byte) {
+			if string(m) == "boom" {
+				panic("boom")
+			}
+			mu.Lock()
+			got = append(got, string(m))
+			mu.Unlock()
+		},
+		Panic: func(string, any) { mu.Lock(); panics++; mu.Unlock() },
+	}, busOf{n, "B"})
+	n.mu.Lock()
+	n.nodes["B"] = b
+	n.mu.Unlock()
+	require.NoError(t, a.Send("B", []byte("boom")))
+	require.NoError(t, a.Send("B", []byte("after")))
+	waitFor(t, "delivery after the panic", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	waitFor(t, "acknowledged", func() bool { return a.Pending("B") == 0 })
+	mu.Lock()
+	assert.Equal(t, 1, panics)
+	mu.Unlock()
+}

@@ -58,17 +58,29 @@ func startCluster() error {
 		MyID: s.myID, MyRun: myRun,
 		Deliver:       s.deliver,
 		PeerRestarted: s.peerRestarted,
+		Panic:         logPanic,
 	}, redisBus{})
 	gearsCluster = s
 	go func() {
 		for range time.Tick(time.Second) {
-			sweepPlaceholders()
-			if err := s.refresh(); err != nil {
-				logf("verbose", "gears: refreshing the cluster's shards: "+err.Error())
-			}
+			s.tick()
 		}
 	}()
 	return nil
+}
+
+// tick is the cluster's once-a-second work; a panic in it is logged, not
+// fatal (it runs on a goroutine of its own).
+func (s *clusterState) tick() {
+	defer func() {
+		if r := recover(); r != nil {
+			logPanic("cluster refresh", r)
+		}
+	}()
+	sweepPlaceholders()
+	if err := s.refresh(); err != nil {
+		logf("verbose", "gears: refreshing the cluster's shards: "+err.Error())
+	}
 }
 
 // redisRunID is this process's run id (INFO server), which peers see
