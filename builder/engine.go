@@ -80,6 +80,27 @@ func (en *Engine) Create(sess *session.Session, token int64, steps []Step, desc 
 	return en.create(sess, token, steps, desc, kept, nil, nil, false, 0)
 }
 
+// Join lists this shard's part of an execution another shard started (a
+// run() or r's event across the cluster), under that execution's id, as
+// running, kept as the other shard's is: the caller runs it and ends it
+// with Complete. Later ids here continue above the joined one's number, as RedisGears' do. nil means sess
+// (or r) has ended.
+func (en *Engine) Join(sess *session.Session, id string, token int64, steps []Step, desc string, kept bool, r *Registration) *Execution {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 {
+		if n, err := strconv.ParseInt(id[i+1:], 10, 64); err == nil && n >= 0 {
+			en.RaiseSeq(n + 1)
+		}
+	}
+	e := en.createWithID(id, sess, token, steps, desc, kept, r, nil, false, 0)
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	e.status, e.started = Running, time.Now()
+	e.mu.Unlock()
+	return e
+}
+
 // Why an event's execution was not made.
 var (
 	ErrLetGo     = errors.New("the registration was unregistered")
@@ -140,6 +161,11 @@ func (en *Engine) QueueFull() bool { return en.maxQueued != nil && en.queued.Loa
 func (en *Engine) LimitQueue(max func() int64) { en.maxQueued = max }
 
 func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool, depth int) *Execution {
+	return en.createWithID("", sess, token, steps, desc, kept, r, payload, start, depth)
+}
+
+// createWithID is create under a given id ("": a new one).
+func (en *Engine) createWithID(id string, sess *session.Session, token int64, steps []Step, desc string, kept bool, r *Registration, payload any, start bool, depth int) *Execution {
 	if r != nil && !r.Acquire() {
 		return nil
 	}
@@ -157,7 +183,10 @@ func (en *Engine) create(sess *session.Session, token int64, steps []Step, desc 
 		r.waiting.Add(1) // until finishLocked
 	}
 	en.mu.Lock()
-	e.ID = en.nextIDLocked()
+	e.ID = id
+	if id == "" {
+		e.ID = en.nextIDLocked()
+	}
 	if r == nil {
 		en.byID[e.ID] = e
 	} else {
@@ -416,6 +445,11 @@ func (en *Engine) execute(e *Execution, run Runner) {
 	en.mu.Lock()
 	delete(en.run, e)
 	en.mu.Unlock()
+	en.Complete(e, out, err)
+}
+
+// Complete ends e, run to its end: done, with what it produced (or err).
+func (en *Engine) Complete(e *Execution, out Outcome, err error) {
 	e.mu.Lock()
 	e.status = Done
 	e.threadID = 0

@@ -60,6 +60,22 @@ type Execution struct {
 	wait         *WaitKey      // set while it waits for async records (and when resumed)
 	listed       bool          // in the engine's kept and class lists (under the engine's mu)
 	links        [2]links      // in those lists
+	across       []string      // the other shards it runs on, in a cluster
+}
+
+// SetAcross records the other shards e runs on (a run() or event across a
+// cluster's shards): a drop or abort of e reaches them too.
+func (e *Execution) SetAcross(shards []string) {
+	e.mu.Lock()
+	e.across = shards
+	e.mu.Unlock()
+}
+
+// Across is what SetAcross recorded.
+func (e *Execution) Across() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.across
 }
 
 // Snapshot is an execution's state at one moment.
@@ -119,6 +135,9 @@ func (e *Execution) finishLocked() {
 		close(e.done)
 	}
 }
+
+// Kept reports whether e is listed until dropped (RG.DUMPEXECUTIONS).
+func (e *Execution) Kept() bool { return e.kept }
 
 // Finished reports whether the execution has finished (done or aborted).
 func (e *Execution) Finished() bool { return e.finished.Load() }

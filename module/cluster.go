@@ -211,9 +211,9 @@ func (s *clusterState) deliver(from string, msg []byte) {
 	}
 	switch msg[0] {
 	case msgHello:
-	case msgStart, msgRecords, msgDone, msgAbort:
+	case msgStart, msgRecords, msgDone, msgAbort, msgDrop:
 		distReceive(from, msg)
-	case msgRegister, msgUnregister, msgRegistered:
+	case msgRegister, msgUnregister, msgRegistered, msgPause, msgClearStats, msgLive:
 		receiveSharedSession(from, msg[0], msg[1:])
 	default:
 		logf("warning", fmt.Sprintf("gears: unknown cluster message %d from %s", msg[0], from))

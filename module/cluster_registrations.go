@@ -10,28 +10,98 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gears/builder"
+	"gears/interp"
 	"gears/session"
 )
 
 const (
-	msgRegister   byte = 6 // a saved session, and the session it replaces
-	msgUnregister byte = 7 // a registration id
-	msgRegistered byte = 8 // the answer to a msgRegister: its request id and error
+	msgRegister   byte = 6  // a saved session, and the session it replaces
+	msgUnregister byte = 7  // a registration id
+	msgRegistered byte = 8  // the answer to a msgRegister: its request id and error
+	msgPause      byte = 10 // RG.(UN)PAUSEREGISTRATIONS of a registration
+	msgClearStats byte = 11 // RG.CLEARREGISTRATIONSSTATS
+	msgLive       byte = 12 // a registration a session's running code made
 )
 
 type clusterSession struct {
 	Saved        savedSession
 	Replacing    string
-	Request      int64  `json:",omitempty"`
-	AbortPending bool   `json:",omitempty"`
-	Unregister   string `json:",omitempty"`
-	Error        string `json:",omitempty"`
+	Request      int64             `json:",omitempty"`
+	Seq          int64             `json:",omitempty"` // the sender's next execution id: ids here go on above it, as RedisGears'
+	AbortPending bool              `json:",omitempty"`
+	Unregister   string            `json:",omitempty"`
+	Error        string            `json:",omitempty"`
+	Pause        string            `json:",omitempty"` // a registration to pause or unpause
+	Paused       bool              `json:",omitempty"`
+	Live         *liveRegistration `json:",omitempty"`
+}
+
+// liveRegistration is a registration a session's running code made (not
+// its script): its plan travels by value, into the same session elsewhere.
+type liveRegistration struct {
+	Session, User, ID, Desc string
+	Plan                    []byte
+}
+
+// liveFromShard marks the Python thread (by OS thread id) registering
+// another shard's live registration, with the id it gets.
+var liveFromShard sync.Map
+
+// shareLiveRegistration registers r, which sess's running code made here,
+// in sess on the other shards (in the background: the code that made it may
+// hold the interpreter).
+func shareLiveRegistration(sess *session.Session, r *builder.Registration) {
+	if !gearsCluster.distributed() || !sess.Acquire() {
+		return
+	}
+	g.threads.Go(func() {
+		defer sess.Release(g.threads.Go)
+		var plan any
+		err := withSession(sess, func(t *interp.Thread) (err error) {
+			plan, err = t.Call("redisgears", "_dist_dump_registered", r.Token)
+			return err
+		})
+		b, _ := plan.([]byte)
+		if err != nil || b == nil {
+			logf("warning", fmt.Sprintf("gears: registration %s stays on this shard: %v", r.ID, err))
+			return
+		}
+		postToShards(msgLive, clusterSession{Live: &liveRegistration{Session: sess.ID, User: sess.User, ID: r.ID, Desc: r.Desc, Plan: b}})
+	})
+}
+
+// receiveLiveRegistration makes here a live registration of another shard,
+// in the same session (which registered, so it lives here too).
+func receiveLiveRegistration(from string, l *liveRegistration) {
+	g.threads.Go(func() {
+		sess, ok := g.sessions.Acquire(l.Session)
+		if !ok {
+			logf("warning", "gears: registration "+l.ID+" from shard "+from+": its session "+l.Session+" is not here")
+			return
+		}
+		defer sess.Release(g.threads.Go)
+		if sess.User != l.User {
+			return
+		}
+		err := withSession(sess, func(t *interp.Thread) error {
+			tid := syscall.Gettid() // withSession keeps this goroutine on its thread
+			liveFromShard.Store(tid, l.ID)
+			defer liveFromShard.Delete(tid)
+			_, err := t.Call("redisgears", "_dist_register", l.Plan, l.Desc)
+			return err
+		})
+		if err != nil {
+			logf("warning", "gears: registration "+l.ID+" from shard "+from+" could not be made: "+err.Error())
+		}
+	})
 }
 
 // postToShards sends m to every other shard; it returns how many.
@@ -66,11 +136,17 @@ var (
 // failure is reported, though what registered anywhere stays (a
 // registration is atomic per shard, not across the cluster).
 func shareSession(sess *session.Session, regs []*builder.Registration, replacing string) error {
+	return askShards(msgRegister, clusterSession{Saved: saveSession(sess, regs), Replacing: replacing, Seq: g.engine.Seq()})
+}
+
+// askShards sends m to every other shard and waits until each has applied
+// it and answered (msgRegistered); the failures are a shardErrors.
+func askShards(kind byte, m clusterSession) error {
 	req := &shareRequest{answers: make(chan clusterSession, 16)}
-	id := shareSeq.Add(1)
-	shareRequests.Store(id, req)
-	defer shareRequests.Delete(id)
-	n := postToShards(msgRegister, clusterSession{Saved: saveSession(sess, regs), Replacing: replacing, Request: id})
+	m.Request = shareSeq.Add(1)
+	shareRequests.Store(m.Request, req)
+	defer shareRequests.Delete(m.Request)
+	n := postToShards(kind, m)
 	var failed []string
 	timeout := time.After(max(g.cfg.ExecutionMaxIdleTime(), 5*time.Second))
 	for range n {
@@ -80,13 +156,23 @@ func shareSession(sess *session.Session, regs []*builder.Registration, replacing
 				failed = append(failed, a.Error)
 			}
 		case <-timeout:
-			return errors.New("ERR some shards did not answer the registration")
+			return errors.New("ERR some shards did not answer")
 		}
 	}
 	if len(failed) > 0 {
 		return shardErrors(failed)
 	}
 	return nil
+}
+
+// answer tells shard `to` that its request m was applied here (err nil) or not.
+func answer(to string, m clusterSession, err error) {
+	a := clusterSession{Request: m.Request}
+	if err != nil {
+		a.Error = "shard " + gearsCluster.myID + ": " + err.Error()
+	}
+	data, _ := json.Marshal(a)
+	_ = gearsCluster.transport.Post(to, append([]byte{msgRegistered}, data...))
 }
 
 // shardErrors are the shards' failures to register, which RG.PYEXECUTE
@@ -118,18 +204,30 @@ func receiveSharedSession(from string, kind byte, data []byte) {
 		}
 		return
 	}
-	if kind == msgUnregister {
+	switch kind {
+	case msgUnregister:
 		unregister(m.Unregister, m.AbortPending)
 		return
+	case msgPause:
+		if r, ok := g.regs.Get(m.Pause); ok && r.Reader == "StreamReader" {
+			setPaused(r, m.Paused)
+		}
+		answer(from, m, nil)
+		return
+	case msgClearStats:
+		clearRegistrationsStats()
+		return
+	case msgLive:
+		if m.Live != nil {
+			receiveLiveRegistration(from, m.Live)
+		}
+		return
 	}
+	g.engine.RaiseSeq(m.Seq)
 	g.threads.Go(func() {
-		answer := clusterSession{Request: m.Request}
-		defer func() {
-			data, _ := json.Marshal(answer)
-			_ = gearsCluster.transport.Post(from, append([]byte{msgRegistered}, data...))
-		}()
-		if err := restoreSession(m.Saved, m.Replacing); err != nil {
-			answer.Error = "shard " + gearsCluster.myID + ": " + err.Error()
+		err := restoreSession(m.Saved, m.Replacing)
+		defer func() { answer(from, m, err) }() // once its streams are read too
+		if err != nil {
 			logf("warning", "gears: session "+m.Saved.ID+" from shard "+from+" could not be registered: "+err.Error())
 			return
 		}

@@ -28,21 +28,26 @@ const (
 	msgRecords byte = 3 // pickled records for a segment
 	msgDone    byte = 4 // the sender finished a segment (with its errors)
 	msgAbort   byte = 5 // the execution ended: stop
+	msgDrop    byte = 9 // the execution was dropped: drop this shard's part once done
 )
 
 type distMsg struct {
-	Exec    string   `json:"e"`
-	Seg     int      `json:"s,omitempty"`
-	From    int      `json:"f,omitempty"`
-	Shards  []string `json:"sh,omitempty"`
-	Init    int      `json:"i,omitempty"`
-	User    string   `json:"u,omitempty"`
-	HasUser bool     `json:"hu,omitempty"`
-	Errors  []string `json:"er,omitempty"`
-	Routing []byte   `json:"r,omitempty"`
-	Reason  string   `json:"why,omitempty"`
-	Reg     string   `json:"reg,omitempty"` // a registration's execution: its id here too
-	Event   any      `json:"ev,omitempty"`  // and the event every shard runs on (a trigger's)
+	Exec    string         `json:"e"`
+	Seg     int            `json:"s,omitempty"`
+	From    int            `json:"f,omitempty"`
+	Shards  []string       `json:"sh,omitempty"`
+	Init    int            `json:"i,omitempty"`
+	User    string         `json:"u,omitempty"`
+	HasUser bool           `json:"hu,omitempty"`
+	Errors  []string       `json:"er,omitempty"`
+	Routing []byte         `json:"r,omitempty"`
+	Reason  string         `json:"why,omitempty"`
+	Reg     string         `json:"reg,omitempty"` // a registration's execution: its id here too
+	Event   any            `json:"ev,omitempty"`  // and the event every shard runs on (a trigger's)
+	Steps   []builder.Step `json:"st,omitempty"`  // a run()'s plan, as RG.GETEXECUTION shows it
+	Desc    string         `json:"d,omitempty"`
+	Session string         `json:"ss,omitempty"` // the run()'s session, when registered on every shard
+	Kept    bool           `json:"k,omitempty"`  // listed until dropped (else dropped once done)
 	body    []byte
 }
 
@@ -192,6 +197,9 @@ func (d *distExec) runSegments(t *interp.Thread, token int64, nseg int, event an
 		if seg > 0 && !stopped {
 			var why string
 			t.WithoutGIL(func() { why = d.waitSegment(seg - 1) })
+			if why == builder.AbortedText {
+				return nil, append(errs, why)
+			}
 			if why != "" {
 				errs, stopped = append(errs, why), true
 			}
@@ -253,8 +261,18 @@ func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome
 	if err != nil || plan == nil {
 		return out, err != nil, err
 	}
-	defer t.Call("redisgears", "_dist_end", e.Token)
-	out, err = distribute(e, t, &distMsg{body: plan.([]byte)}, nil, false)
+	start := &distMsg{body: plan.([]byte), Steps: e.Snapshot().Steps, Desc: e.Desc}
+	if s, ok := g.sessions.Get(e.Session.ID); ok && s == e.Session {
+		start.Session = s.ID // a run() of a registered session: it runs there on every shard
+	}
+	out, err = distribute(e, t, start, nil, false)
+	errs := out.Errors
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	if _, endErr := t.Call("redisgears", "_dist_end", e.Token, anyList(errs)); endErr != nil {
+		logf("warning", "gears: ending execution "+e.ID+": "+endErr.Error())
+	}
 	return out, true, err
 }
 
@@ -275,6 +293,7 @@ func runDistributedEvent(e *builder.Execution, t *interp.Thread, payload any) (o
 		if ke, isKey := payload.(keyEvent); isKey {
 			payload = []any{ke.key, ke.event}
 		}
+	case "StreamReader": // the batch is read here, and acknowledged once every shard is done
 	default:
 		return out, false, nil
 	}
@@ -304,7 +323,8 @@ func distribute(e *builder.Execution, t *interp.Thread, start *distMsg, event an
 	}
 	d := newDist(e.ID, ids, routing, me, me)
 	defer d.forget()
-	start.Shards, start.Init, start.Routing, start.Seg = ids, me, routing, nseg
+	e.SetAcross(othersThan(ids, me))
+	start.Shards, start.Init, start.Routing, start.Seg, start.Kept = ids, me, routing, nseg, e.Kept()
 	start.User, start.HasUser = e.Session.User, e.Session.User != ""
 	var sendErr error
 	t.WithoutGIL(func() {
@@ -329,8 +349,71 @@ func distribute(e *builder.Execution, t *interp.Thread, start *distMsg, event an
 	d.mu.Lock()
 	errs = append(errs, d.errs...)
 	d.mu.Unlock()
+	if r := e.Registration; r != nil && r.Reader == "StreamReader" {
+		v, err := t.Call("redisgears", "_dist_stream_end", e.Token, asList(event)[0], anyList(errs))
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		readStreamBatch(&out, v)
+	}
 	out.Results, out.Errors, out.Total = results, errs, time.Since(began)
 	return out, nil
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// othersThan is ids but the me'th.
+func othersThan(ids []string, me int) []string {
+	return slices.Delete(slices.Clone(ids), me, me+1)
+}
+
+// abortExecution aborts e here and on the other shards it runs on.
+func abortExecution(e *builder.Execution, reason string) {
+	g.engine.AbortExecution(e, reason)
+	if v, ok := dists.Load(e.ID); ok {
+		v.(*distExec).stop(builder.AbortedText)
+	}
+	for _, sh := range e.Across() {
+		_ = gearsCluster.transport.Post(sh, (&distMsg{Exec: e.ID, Reason: builder.AbortedText}).encode(msgAbort))
+	}
+}
+
+// dropExecution drops a finished execution here, and its parts on the
+// other shards it ran on (once they are done), as RedisGears does.
+func dropExecution(id string) error {
+	e, ok := g.engine.Get(id)
+	if err := g.engine.Drop(id); err != nil {
+		return err
+	}
+	if ok {
+		for _, sh := range e.Across() {
+			_ = gearsCluster.transport.Post(sh, (&distMsg{Exec: id}).encode(msgDrop))
+		}
+	}
+	return nil
+}
+
+// dropWhenDone drops this shard's part of an execution another shard
+// dropped, once it has finished.
+func dropWhenDone(id string) {
+	e, ok := g.engine.Get(id)
+	if !ok {
+		return
+	}
+	if e.Finished() {
+		g.engine.Drop(id) //nolint:errcheck // finished
+		return
+	}
+	go func() {
+		<-e.Done()
+		g.engine.Drop(id) //nolint:errcheck // finished
+	}()
 }
 
 func (d *distExec) abortOthers(why string) {
@@ -347,8 +430,12 @@ func distReceive(from string, b []byte) {
 		logf("warning", "gears: a bad execution message from shard "+from+": "+err.Error())
 		return
 	}
-	if b[0] == msgStart {
+	switch b[0] {
+	case msgStart:
 		startRemote(from, m)
+		return
+	case msgDrop:
+		dropWhenDone(m.Exec)
 		return
 	}
 	v, _ := dists.LoadOrStore(m.Exec, placeholder(m.Exec))
@@ -363,6 +450,11 @@ func distReceive(from string, b []byte) {
 		d.markDone(m.Seg, m.From, m.Errors)
 	case msgAbort:
 		d.stop(m.Reason)
+		if m.Reason == builder.AbortedText { // RG.ABORTEXECUTION on another shard
+			if e, ok := g.engine.Get(m.Exec); ok {
+				g.engine.AbortExecution(e, "")
+			}
+		}
 	}
 }
 
@@ -384,56 +476,111 @@ func startRemote(from string, m *distMsg) {
 		startRemoteEvent(d, m, nseg)
 		return
 	}
-	sess := session.New(m.Exec, "", nil)
-	sess.User = m.User
-	giveNative(sess, m.User, m.HasUser)
+	sess, own := sessionForRemote(m)
+	e := g.engine.Join(sess, m.Exec, 0, m.Steps, m.Desc, m.Kept, nil)
+	if e == nil { // its session ended meanwhile
+		sess.Release(g.threads.Go)
+		d.finishRemote(nseg, []string{errSessionEnded.Error()})
+		d.forget()
+		return
+	}
+	e.SetAcross(othersThan(m.Shards, me))
 	plan := m.body
 	g.threads.Go(func() {
 		defer d.forget()
-		defer sess.Release(g.threads.Go)
+		defer sess.Release(g.threads.Go) // the execution holds it until dropped
+		began := time.Now()
 		var errs []string
 		fail := func(err error) { errs = append(errs, err.Error()) }
-		if err := giveInterpreter(sess); err != nil {
+		var err error
+		if !own {
+			err = giveInterpreter(sess)
+		}
+		if err != nil {
 			fail(err)
 		} else if err := withSession(sess, func(t *interp.Thread) error {
-			tok, err := t.Call("redisgears", "_dist_load", plan)
-			if err != nil {
-				return err
-			}
-			token := tok.(int64)
-			defer t.Call("redisgears", "_dist_end", token)
-			_, segErrs := d.runSegments(t, token, nseg, nil, false)
-			errs = append(errs, segErrs...)
-			return nil
+			return runPart(e, t, func() {
+				tok, err := t.Call("redisgears", "_dist_load", plan, own)
+				if err != nil {
+					fail(err)
+					return
+				}
+				token := tok.(int64)
+				defer t.Call("redisgears", "_dist_end", token)
+				_, segErrs := d.runSegments(t, token, nseg, nil, false)
+				errs = append(errs, segErrs...)
+			})
 		}); err != nil {
 			fail(err)
 		}
 		d.finishRemote(nseg, errs)
+		g.engine.Complete(e, builder.Outcome{Errors: errs, Total: time.Since(began)}, nil)
 	})
+}
+
+// sessionForRemote is the session a plan from another shard runs in here,
+// holding a reference: the run()'s own session when it registered (it lives
+// on every shard, as the same user: own is true), else a new one that runs
+// as the same user.
+func sessionForRemote(m *distMsg) (sess *session.Session, own bool) {
+	if m.Session != "" {
+		if s, ok := g.sessions.Acquire(m.Session); ok {
+			if s.User == m.User {
+				return s, true
+			}
+			s.Release(g.threads.Go)
+		}
+	}
+	sess = session.New(m.Exec, "", nil)
+	sess.User = m.User
+	giveNative(sess, m.User, m.HasUser)
+	return sess, false
+}
+
+// runPart runs this shard's part of execution e, attached as t, where an
+// abort can interrupt it.
+func runPart(e *builder.Execution, t *interp.Thread, run func()) error {
+	if !e.SetThread(t.ID()) {
+		return errAborted
+	}
+	defer func() {
+		if !e.SetThread(0) {
+			t.ClearInterrupt() // aborted: an interrupt it did not see stays here
+		}
+	}()
+	run()
+	return nil
 }
 
 // startRemoteEvent runs this shard's part of a registration's execution
 // another shard started: the same registration, here, on the same event.
 func startRemoteEvent(d *distExec, m *distMsg, nseg int) {
 	r, ok := g.regs.Get(m.Reg)
-	if !ok || !r.Acquire() {
+	var e *builder.Execution
+	if ok {
+		e = g.engine.Join(r.Session, m.Exec, r.Token, r.Steps, r.Desc, true, r)
+	}
+	if e == nil {
 		d.finishRemote(nseg, []string{"registration " + m.Reg + " does not exist on shard " + gearsCluster.myID})
 		d.forget()
 		return
 	}
+	e.SetAcross(othersThan(m.Shards, d.me))
 	g.threads.Go(func() {
 		defer d.forget()
-		defer r.Release()
+		began := time.Now()
 		var errs []string
 		err := withSession(r.Session, func(t *interp.Thread) error {
-			_, segErrs := d.runSegments(t, r.Token, nseg, m.Event, true)
-			errs = append(errs, segErrs...)
-			return nil
+			return runPart(e, t, func() {
+				_, segErrs := d.runSegments(t, r.Token, nseg, m.Event, true)
+				errs = append(errs, segErrs...)
+			})
 		})
 		if err != nil {
 			errs = append(errs, err.Error())
 		}
 		d.finishRemote(nseg, errs)
+		g.engine.Complete(e, builder.Outcome{Errors: errs, Total: time.Since(began)}, nil)
 	})
 }
 

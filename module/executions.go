@@ -225,13 +225,18 @@ func outcome(v any) builder.Outcome {
 	for _, d := range asList(f[4]) {
 		o.Steps = append(o.Steps, ms(d))
 	}
-	if len(f) > 5 { // a stream batch: [entries read, lag ms, acknowledged]
-		if sb := asList(f[5]); len(sb) == 3 {
-			n, _ := sb[0].(int64)
-			o.StreamRead, o.StreamLag, o.StreamAcked = int(n), ms(sb[1]), sb[2] == true
-		}
+	if len(f) > 5 {
+		readStreamBatch(&o, f[5])
 	}
 	return o
+}
+
+// readStreamBatch reads a stream batch's [entries read, lag ms, acknowledged].
+func readStreamBatch(o *builder.Outcome, v any) {
+	if sb := asList(v); len(sb) == 3 {
+		n, _ := sb[0].(int64)
+		o.StreamRead, o.StreamLag, o.StreamAcked = int(n), ms(sb[1]), sb[2] == true
+	}
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
@@ -312,7 +317,7 @@ func cmdDropExecution(c Ctx, argv []string) {
 	if lookupExecution(c, argv) == nil {
 		return
 	}
-	if err := g.engine.Drop(argv[1]); err != nil {
+	if err := dropExecution(argv[1]); err != nil {
 		c.Error(err.Error())
 		return
 	}
@@ -343,7 +348,7 @@ func cmdAbortExecution(c Ctx, argv []string) {
 		c.Error(errNotOwner("execution"))
 		return
 	}
-	g.engine.AbortExecution(e, "")
+	abortExecution(e, "")
 	if e.Finished() || c.Flags()&noBlockingFlags != 0 {
 		c.OK()
 		return

@@ -159,6 +159,14 @@ func restore(st *savedState) {
 // restoreSession re-runs a saved session's script in restore mode and makes
 // its registrations live, replacing those of session `replacing` (an
 // upgrade replicated from the master) or of a session with the same id.
+// raiseRegistrationSeq makes later registration ids here continue above id's.
+func raiseRegistrationSeq(id string) {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 {
+		n, _ := strconv.ParseInt(id[i+1:], 10, 64)
+		g.engine.RaiseRegistrationSeq(n)
+	}
+}
+
 func restoreSession(saved savedSession, replacing string) error {
 	sess := session.New(saved.ID, saved.Desc, nil)
 	defer sess.Release(g.threads.Go)
@@ -170,10 +178,7 @@ func restoreSession(saved savedSession, replacing string) error {
 	useRequirements(sess, list)
 	giveNative(sess, saved.User, saved.User != "")
 	for _, id := range saved.Registrations {
-		if i := strings.LastIndexByte(id, '-'); i >= 0 {
-			n, _ := strconv.ParseInt(id[i+1:], 10, 64)
-			g.engine.RaiseRegistrationSeq(n)
-		}
+		raiseRegistrationSeq(id)
 	}
 	sr := &scriptRun{restoring: true, restoreIDs: saved.Registrations, sess: sess}
 	scripts.Store(sess, sr)

@@ -184,10 +184,10 @@ func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *red
 		return func(c Ctx) { c.Bulk(e.ID) }
 	}
 	// A client that leaves stops the run() it waits for.
-	b.OnDisconnect(func() { g.engine.AbortExecution(e, "its client disconnected") })
+	b.OnDisconnect(func() { abortExecution(e, "its client disconnected") })
 	<-e.Done()
 	s := e.Snapshot()
-	g.engine.Drop(e.ID)
+	dropExecution(e.ID) //nolint:errcheck // done
 	return func(c Ctx) { replyResults(c, s) }
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"gears/builder"
@@ -56,11 +57,19 @@ func hostRegister(c *interp.Call) (any, error) {
 }
 
 // registerLive is register() from a session's running code (a step, a
-// time event, a thread): the registration joins its session now. It lives
-// until a restart: gears saves a session as its script, which does not make
-// it (RedisGears 1.2 serialized it), and replicas get the script too.
+// time event, a thread): the registration joins its session now, and the
+// session's on the other shards of a cluster. It lives until a restart:
+// gears saves a session as its script, which does not make it (RedisGears
+// 1.2 serialized it), and replicas get the script too.
 func registerLive(sess *session.Session, c *interp.Call) (any, error) {
-	r := &builder.Registration{Session: sess, ID: g.engine.NextRegistrationID()}
+	r := &builder.Registration{Session: sess}
+	fromShard, shared := liveFromShard.Load(syscall.Gettid())
+	if shared {
+		r.ID = fromShard.(string)
+		raiseRegistrationSeq(r.ID)
+	} else {
+		r.ID = g.engine.NextRegistrationID()
+	}
 	readRegistration(r, c)
 	if !sess.Acquire() {
 		return nil, errSessionEnded
@@ -77,6 +86,9 @@ func registerLive(sess *session.Session, c *interp.Call) (any, error) {
 	}
 	if r.Reader == "StreamReader" {
 		startStreams(r)
+	}
+	if !shared {
+		shareLiveRegistration(sess, r)
 	}
 	return r.ID, nil
 }
@@ -215,10 +227,15 @@ func cmdClearRegistrationsStats(c Ctx, argv []string) {
 		c.WrongArity()
 		return
 	}
+	clearRegistrationsStats()
+	postToShards(msgClearStats, clusterSession{})
+	c.OK()
+}
+
+func clearRegistrationsStats() {
 	for _, r := range g.regs.List() {
 		r.ClearStats()
 	}
-	c.OK()
 }
 
 // RG.PAUSEREGISTRATIONS <id> / RG.UNPAUSEREGISTRATIONS <id>: StreamReader
@@ -249,6 +266,23 @@ func pauseRegistration(c Ctx, argv []string, pause bool) {
 		c.Error(fmt.Sprintf("Reader %s does not support %s", r.Reader, verb))
 		return
 	}
+	setPaused(r, pause)
+	if !gearsCluster.distributed() {
+		c.OK()
+		return
+	}
+	// As RedisGears, the reply comes once every shard has done it.
+	replyWhenDone(c, func() func(Ctx) {
+		if err := askShards(msgPause, clusterSession{Pause: r.ID, Paused: pause}); err != nil {
+			msg := err.Error()
+			return func(c Ctx) { c.Error(msg) }
+		}
+		return Ctx.OK
+	})
+}
+
+// setPaused pauses or unpauses StreamReader registration r on this shard.
+func setPaused(r *builder.Registration, pause bool) {
 	ready := r.SetStreamPaused(pause)
 	if pause {
 		abortUnstarted(r)
@@ -256,5 +290,4 @@ func pauseRegistration(c Ctx, argv []string, pause bool) {
 	for _, key := range ready {
 		startBatch(r, []any{key})
 	}
-	c.OK()
 }

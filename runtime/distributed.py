@@ -129,12 +129,15 @@ def _dist_prepare(token):
     return _dumps((plan.reader, plan.arg, plan.kwargs, plan.steps), plan.reader)
 
 
-def _dist_load(data):
-    """A plan another shard sent; returns its token here."""
+def _dist_load(data, in_session=False):
+    """A plan another shard sent; returns its token here. in_session: the
+    session it comes from lives here too (it registered): its functions
+    share that session's globals, their own values filling only the names
+    it lacks, as in RedisGears; else they share a globals dict of their
+    own, as they did where they were made."""
     import pickle
-    # The plan's functions share one globals dict, as they did where they
-    # were made.
-    _loading_globals.append(dict(sys.modules['__main__'].__dict__))
+    main = sys.modules['__main__'].__dict__
+    _loading_globals.append(main if in_session else dict(main))
     try:
         reader, arg, kwargs, steps = pickle.loads(data)
     finally:
@@ -142,6 +145,28 @@ def _dist_load(data):
     token = next(_tokens)
     _plans[token] = _Plan(reader, arg, kwargs, steps)
     return token
+
+
+def _dist_dump_registered(token):
+    """A registration's plan, made by running code (not by its script), as
+    bytes for the other shards."""
+    plan = _registered[token]
+    return _dumps((plan.reader, plan.arg, plan.kwargs, plan.steps), plan.reader)
+
+
+def _dist_register(data, desc):
+    """Registers here, in this session, the plan another shard's running
+    code registered (_dist_dump_registered); its functions share the
+    session's globals, as a run()'s do."""
+    import pickle
+    _loading_globals.append(sys.modules['__main__'].__dict__)
+    try:
+        reader, arg, kwargs, steps = pickle.loads(data)
+    finally:
+        _loading_globals.pop()
+    gb = GearsBuilder(reader, desc=desc or None)
+    gb.steps = list(steps)  # to-str and collect included already
+    return gb.register(arg, convertToStr=False, collect=False, **kwargs)
 
 
 def _slot_of(key):
@@ -171,7 +196,11 @@ def _dist_segment(token, seg, inputs, routing, nshards, me, initiator, event=Non
     results = []
     try:
         try:
-            if seg == 0 and registered:
+            if seg == 0 and registered and event is not None and plan.reader == 'StreamReader':
+                # acknowledged once every shard is done: _dist_stream_end
+                batch = _dist_streams[(token, event[0])] = _StreamBatch(plan, event[0], len(event) > 1 and event[1])
+                it = iter(batch.records()[0])
+            elif seg == 0 and registered:
                 it = iter(_event_records(plan, event)[0] if event is not None else [])
             elif seg == 0:
                 it = (r for batch in _READER_FUNCS[plan.reader](plan.arg, plan.kwargs) for r in batch)
@@ -202,8 +231,27 @@ def _dist_segment(token, seg, inputs, routing, nshards, me, initiator, event=Non
         errors.append('Execution was aborted')
     _aio_states.pop(id(errors), None)
     if move is None:
+        if plan.waiter is not None:  # a run() inside a step: awaiting it gives the records
+            plan.dist_records = results
         return [[_to_reply(r) for r in results], errors]
     return [[pickle.dumps(rs, 5) if rs else None for rs in per_shard], errors]
+
+
+_dist_streams = {}  # (registration token, stream key) -> its batch across the shards
+
+
+def _dist_stream_end(token, key, errors):
+    """Acknowledges a StreamReader batch that ran across the shards, as
+    _execution does one that ran here; returns [entries read, lag ms,
+    acknowledged]."""
+    batch = _dist_streams.pop((token, key), None)
+    if batch is None:
+        return [0, 0, False]
+    try:
+        return batch.finish(errors)
+    except GearsError as e:
+        errors.append(str(e))
+        return [len(batch.entries), 0, False]
 
 
 def _wait_here(errors):
@@ -226,5 +274,9 @@ def _dist_segments(token, registered=False):
     return len(_segments((_registered if registered else _plans)[token].steps))
 
 
-def _dist_end(token):
-    _plans.pop(token, None)
+def _dist_end(token, errors=()):
+    """Forgets plan `token`; a run() inside a step that ran across the shards
+    gives its records and every shard's errors to what awaits it."""
+    plan = _plans.pop(token, None)
+    if plan is not None and plan.waiter is not None:
+        plan.waiter._set([plan.dist_records, list(errors)])

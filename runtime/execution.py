@@ -20,6 +20,7 @@ class _Plan:
         self.owner = _gears.session_key()
         self._unread = None
         self.waiter = None  # run() inside a step: what awaiting it gives
+        self.dist_records = []  # and, across shards, the records it gets
 
     def unread_steps(self):
         """The steps without the trailing str() conversion and collect, which

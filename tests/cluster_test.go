@@ -112,7 +112,7 @@ func TestClusterRegistrations(t *testing.T) {
 	requirePyOK(t, nodes[0].Client, "GB('CommandReader').count().register(trigger='shards')")
 	var id string
 	for _, s := range nodes {
-		regs := clusterRegIDs(t, s)
+		regs := registrationIDs(t, s)
 		require.Len(t, regs, 1)
 		if id == "" {
 			id = regs[0]
@@ -124,7 +124,7 @@ func TestClusterRegistrations(t *testing.T) {
 	}
 	exRequireOK(t, nodes[1].Client, "RG.UNREGISTER", id)
 	for _, s := range nodes {
-		eventually(t, 10*time.Second, func() bool { return len(clusterRegIDs(t, s)) == 0 }, "unregistered everywhere")
+		eventually(t, 10*time.Second, func() bool { return len(registrationIDs(t, s)) == 0 }, "unregistered everywhere")
 	}
 	// A sync trigger on a key runs on the key's shard; elsewhere Redis redirects.
 	requirePyOK(t, nodes[2].Client, "GB('CommandReader').map(lambda x: execute('SET', x[1], x[2])).register(trigger='put', mode='sync')")
@@ -134,19 +134,6 @@ func TestClusterRegistrations(t *testing.T) {
 	got, err := cc.Get(bg(), "somekey").Result()
 	require.NoError(t, err)
 	assert.Equal(t, "v", got)
-}
-
-// clusterRegIDs lists the registration ids of a shard (their first part is
-// the node id of the shard that registered them).
-func clusterRegIDs(t *testing.T, s *server) []string {
-	t.Helper()
-	l, err := s.Client.Do(bg(), "RG.DUMPREGISTRATIONS").Slice()
-	require.NoError(t, err)
-	var ids []string
-	for _, r := range l {
-		ids = append(ids, r.([]any)[1].(string))
-	}
-	return ids
 }
 
 // A shard that stops answering (SIGSTOP past the cluster's node timeout)

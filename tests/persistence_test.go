@@ -17,8 +17,13 @@ GB('CommandReader').map(lambda x: 'hello ' + x[1]).register(trigger='hello')
 GB().foreach(lambda x: execute('incr', 'seen')).register('w*', mode='sync')`
 
 func registrationIDs(t *testing.T, s *server) []string {
+	return listedIDs(t, s, "RG.DUMPREGISTRATIONS")
+}
+
+// listedIDs is the ids RG.DUMPEXECUTIONS or RG.DUMPREGISTRATIONS lists.
+func listedIDs(t *testing.T, s *server, cmd string) []string {
 	t.Helper()
-	v, err := s.Client.Do(bg(), "RG.DUMPREGISTRATIONS").Slice()
+	v, err := s.Client.Do(bg(), cmd).Slice()
 	require.NoError(t, err)
 	var ids []string
 	for _, r := range v {
