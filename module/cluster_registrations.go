@@ -19,6 +19,7 @@ import (
 
 	"gears/builder"
 	"gears/interp"
+	"gears/reqs"
 	"gears/session"
 )
 
@@ -29,6 +30,7 @@ const (
 	msgPause      byte = 10 // RG.(UN)PAUSEREGISTRATIONS of a registration
 	msgClearStats byte = 11 // RG.CLEARREGISTRATIONSSTATS
 	msgLive       byte = 12 // a registration a session's running code made
+	msgGetExec    byte = 13 // RG.GETEXECUTION ... CLUSTER: this shard's entry, please
 )
 
 type clusterSession struct {
@@ -42,6 +44,9 @@ type clusterSession struct {
 	Pause        string            `json:",omitempty"` // a registration to pause or unpause
 	Paused       bool              `json:",omitempty"`
 	Live         *liveRegistration `json:",omitempty"`
+	Exec         string            `json:",omitempty"` // an execution id (msgGetExec)
+	Requirements [][]byte          `json:",omitempty"` // the session's, wheels included (msgRegister)
+	Entry        *planEntry        `json:",omitempty"` // and the answer
 }
 
 // liveRegistration is a registration a session's running code made (not
@@ -136,41 +141,81 @@ var (
 // failure is reported, though what registered anywhere stays (a
 // registration is atomic per shard, not across the cluster).
 func shareSession(sess *session.Session, regs []*builder.Registration, replacing string) error {
-	return askShards(msgRegister, clusterSession{Saved: saveSession(sess, regs), Replacing: replacing, Seq: g.engine.Seq()})
+	m := clusterSession{Saved: saveSession(sess, regs), Replacing: replacing, Seq: g.engine.Seq()}
+	for _, r := range sess.Requirements { // with their wheels: the other shards may not reach an index
+		blob, err := r.Marshal()
+		if err != nil {
+			return fmt.Errorf("requirement %s cannot be sent to the other shards: %w", r.Name, err)
+		}
+		m.Requirements = append(m.Requirements, blob)
+	}
+	return askShards(msgRegister, m)
 }
 
 // askShards sends m to every other shard and waits until each has applied
 // it and answered (msgRegistered); the failures are a shardErrors.
 func askShards(kind byte, m clusterSession) error {
+	answers, err := askShardsFor(kind, m)
+	if err != nil {
+		return err
+	}
+	var failed shardErrors
+	for _, a := range answers {
+		if a.Error != "" {
+			failed = append(failed, a.Error)
+		}
+	}
+	if len(failed) > 0 {
+		return failed
+	}
+	return nil
+}
+
+// askShardsFor sends m to every other shard and returns their answers.
+func askShardsFor(kind byte, m clusterSession) ([]clusterSession, error) {
 	req := &shareRequest{answers: make(chan clusterSession, 16)}
 	m.Request = shareSeq.Add(1)
 	shareRequests.Store(m.Request, req)
 	defer shareRequests.Delete(m.Request)
 	n := postToShards(kind, m)
-	var failed []string
+	var answers []clusterSession
 	timeout := time.After(max(g.cfg.ExecutionMaxIdleTime(), 5*time.Second))
 	for range n {
 		select {
 		case a := <-req.answers:
-			if a.Error != "" {
-				failed = append(failed, a.Error)
-			}
+			answers = append(answers, a)
 		case <-timeout:
-			return errors.New("ERR some shards did not answer")
+			return answers, errors.New("ERR some shards did not answer")
 		}
 	}
-	if len(failed) > 0 {
-		return shardErrors(failed)
+	return answers, nil
+}
+
+// askExecutionEntries is the other shards' RG.GETEXECUTION entries of
+// execution id (those that have it).
+func askExecutionEntries(id string) []planEntry {
+	answers, _ := askShardsFor(msgGetExec, clusterSession{Exec: id})
+	var out []planEntry
+	for _, a := range answers {
+		if a.Entry != nil {
+			out = append(out, *a.Entry)
+		}
 	}
-	return nil
+	return out
 }
 
 // answer tells shard `to` that its request m was applied here (err nil) or not.
 func answer(to string, m clusterSession, err error) {
-	a := clusterSession{Request: m.Request}
+	a := clusterSession{}
 	if err != nil {
 		a.Error = "shard " + gearsCluster.myID + ": " + err.Error()
 	}
+	answerWith(to, m, a)
+}
+
+// answerWith answers request m of shard `to` with a.
+func answerWith(to string, m clusterSession, a clusterSession) {
+	a.Request = m.Request
 	data, _ := json.Marshal(a)
 	_ = gearsCluster.transport.Post(to, append([]byte{msgRegistered}, data...))
 }
@@ -222,11 +267,27 @@ func receiveSharedSession(from string, kind byte, data []byte) {
 			receiveLiveRegistration(from, m.Live)
 		}
 		return
+	case msgGetExec:
+		var a clusterSession
+		if e, ok := g.engine.Get(m.Exec); ok {
+			p := planEntryOf(e)
+			a.Entry = &p
+		}
+		answerWith(from, m, a)
+		return
 	}
 	g.engine.RaiseSeq(m.Seq)
 	g.threads.Go(func() {
-		err := restoreSession(m.Saved, m.Replacing)
+		var err error
 		defer func() { answer(from, m, err) }() // once its streams are read too
+		for _, blob := range m.Requirements {
+			var r *reqs.Requirement
+			if r, err = importRequirement(string(blob)); err != nil {
+				return
+			}
+			replicateRequirement(r)
+		}
+		err = restoreSession(m.Saved, m.Replacing)
 		if err != nil {
 			logf("warning", "gears: session "+m.Saved.ID+" from shard "+from+" could not be registered: "+err.Error())
 			return

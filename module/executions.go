@@ -378,9 +378,11 @@ func cmdGetExecution(c Ctx, argv []string) {
 	if e == nil {
 		return
 	}
+	across := gearsCluster.distributed() // RedisGears' default in a cluster
 	if len(argv) == 3 {
 		switch strings.ToUpper(argv[2]) {
 		case "SHARD":
+			across = false
 		case "CLUSTER":
 			if !g.cluster {
 				c.Error("no cluster detected - use `RG.GETEXECUTION <id> [SHARD]` instead")
@@ -391,44 +393,73 @@ func cmdGetExecution(c Ctx, argv []string) {
 			return
 		}
 	}
-	s := e.Snapshot()
-	done := s.Status == builder.Done || s.Status == builder.Aborted
-	results, completed := int64(-1), int64(0)
-	if done {
-		results, completed = int64(len(s.Results)), 1
+	mine := planEntryOf(e)
+	if !across || len(e.Across()) == 0 {
+		writePlanEntries(c, []planEntry{mine})
+		return
 	}
-	c.Array(1)
-	c.Array(4)
-	c.Bulk("shard_id")
-	c.Bulk(g.engine.ShardID())
-	c.Bulk("execution_plan")
-	c.Array(16)
-	c.Bulk("status")
-	c.Bulk(string(s.Status))
-	c.Bulk("shards_received")
-	c.Int(1)
-	c.Bulk("shards_completed")
-	c.Int(completed)
-	c.Bulk("results")
-	c.Int(results)
-	c.Bulk("errors")
-	c.Value(s.Errors)
-	c.Bulk("total_duration")
-	c.Int(s.Total.Milliseconds())
-	c.Bulk("read_duration")
-	c.Int(s.Read.Milliseconds())
-	c.Bulk("steps")
-	c.Array(len(s.Steps))
-	for i := len(s.Steps) - 1; i >= 0; i-- { // last step first, as RedisGears lists them
-		st := s.Steps[i]
-		c.Array(8)
-		c.Bulk("type")
-		c.Bulk(st.Type)
-		c.Bulk("duration")
-		c.Int(st.Duration.Milliseconds())
-		c.Bulk("name")
-		c.Bulk(st.Name)
-		c.Bulk("arg")
-		c.Bulk(st.Arg)
+	// Every shard's entry, this one's first, as RedisGears collects them.
+	replyWhenDone(c, func() func(Ctx) {
+		entries := append([]planEntry{mine}, askExecutionEntries(e.ID)...)
+		return func(c Ctx) { writePlanEntries(c, entries) }
+	})
+}
+
+// planEntry is one shard's entry of RG.GETEXECUTION.
+type planEntry struct {
+	Shard              string
+	Status             builder.Status
+	Results, Completed int64
+	Errors             []string
+	Total, Read        int64 // ms
+	Steps              []builder.Step
+}
+
+func planEntryOf(e *builder.Execution) planEntry {
+	s := e.Snapshot()
+	p := planEntry{Shard: g.engine.ShardID(), Status: s.Status, Results: -1, Errors: s.Errors,
+		Total: s.Total.Milliseconds(), Read: s.Read.Milliseconds(), Steps: s.Steps}
+	if s.Status == builder.Done || s.Status == builder.Aborted {
+		p.Results, p.Completed = int64(len(s.Results)), 1
+	}
+	return p
+}
+
+func writePlanEntries(c redismod.Replier, entries []planEntry) {
+	c.Array(len(entries))
+	for _, p := range entries {
+		c.Array(4)
+		c.Bulk("shard_id")
+		c.Bulk(p.Shard)
+		c.Bulk("execution_plan")
+		c.Array(16)
+		c.Bulk("status")
+		c.Bulk(string(p.Status))
+		c.Bulk("shards_received")
+		c.Int(1)
+		c.Bulk("shards_completed")
+		c.Int(p.Completed)
+		c.Bulk("results")
+		c.Int(p.Results)
+		c.Bulk("errors")
+		redismod.WriteValue(c, p.Errors)
+		c.Bulk("total_duration")
+		c.Int(p.Total)
+		c.Bulk("read_duration")
+		c.Int(p.Read)
+		c.Bulk("steps")
+		c.Array(len(p.Steps))
+		for i := len(p.Steps) - 1; i >= 0; i-- { // last step first, as RedisGears lists them
+			st := p.Steps[i]
+			c.Array(8)
+			c.Bulk("type")
+			c.Bulk(st.Type)
+			c.Bulk("duration")
+			c.Int(st.Duration.Milliseconds())
+			c.Bulk("name")
+			c.Bulk(st.Name)
+			c.Bulk("arg")
+			c.Bulk(st.Arg)
+		}
 	}
 }

@@ -30,9 +30,19 @@ func TestClusterExecutionManagement(t *testing.T) {
 				assert.Equal(t, []any{[]any{"3"}, []any{}}, v)
 			}
 			assert.Contains(t, executionIDs(t, s), id, "shard %d", i)
-			plan, err := s.Client.Do(bg(), "RG.GETEXECUTION", id).Slice()
+			plan, err := s.Client.Do(bg(), "RG.GETEXECUTION", id, "SHARD").Slice()
 			require.NoError(t, err)
+			require.Len(t, plan, 1)
 			assert.Contains(t, fmt.Sprint(plan), "ShardsIDReader", "shard %d shows the plan", i)
+		}
+		// In a cluster, every shard's entry by default, this one's first.
+		all, err := nodes[1].Client.Do(bg(), "RG.GETEXECUTION", id).Slice()
+		require.NoError(t, err)
+		require.Len(t, all, 3)
+		myID := nodes[1].Client.Do(bg(), "CLUSTER", "MYID").Val()
+		assert.Equal(t, myID, all[0].([]any)[1])
+		for _, entry := range all {
+			assert.Contains(t, fmt.Sprint(entry), "ShardsIDReader")
 		}
 		exRequireOK(t, nodes[0].Client, "RG.DROPEXECUTION", id)
 		for i, s := range nodes {
@@ -159,6 +169,19 @@ func TestClusterRegistrationsAcross(t *testing.T) {
 				v, err := s.Client.Do(bg(), "RG.TRIGGER", "made").Slice()
 				return err == nil && fmt.Sprint(v) == "[made by made]"
 			}, "the made trigger on shard %d", i)
+		}
+	})
+
+	t.Run("requirements travel with their wheels", func(t *testing.T) {
+		// Only the registering shard has the wheels: the others get them
+		// from it.
+		require.NoError(t, nodes[0].Client.Do(bg(), "RG.CONFIGSET", "RequirementsWheelDir", wheelDir(t)).Err())
+		requirePyOK(t, nodes[0].Client, versionScript("ver"), "ID", "withreq", "REQUIREMENTS", "foo==2.0")
+		for i, s := range nodes {
+			v, err := s.Client.Do(bg(), "RG.TRIGGER", "ver").Slice()
+			require.NoError(t, err)
+			assert.Equal(t, []any{"2.0+bar1", "2.0+bar1", "2.0+bar1"}, v, "every shard imports it, asked on shard %d", i)
+			assert.Contains(t, dumpReqs(t, s.Client), "foo==2.0", "shard %d", i)
 		}
 	})
 
