@@ -240,6 +240,9 @@ func toPy(v any) *C.PyObject {
 	switch x := v.(type) {
 	case nil:
 		return C.py_new_none()
+	case Object: // a borrowed object of this interpreter: passed as it is
+		C.w_Py_IncRef(x.p)
+		return x.p
 	case bool:
 		if x {
 			return C.py_bool(1)

@@ -46,6 +46,7 @@ type clusterSession struct {
 	Live         *liveRegistration `json:",omitempty"`
 	Exec         string            `json:",omitempty"` // an execution id (msgGetExec)
 	Requirements [][]byte          `json:",omitempty"` // the session's, wheels included (msgRegister)
+	Data         []byte            `json:",omitempty"` // and the values of its globals its registrations use
 	Entry        *planEntry        `json:",omitempty"` // and the answer
 }
 
@@ -100,7 +101,10 @@ func receiveLiveRegistration(from string, l *liveRegistration) {
 			tid := syscall.Gettid() // withSession keeps this goroutine on its thread
 			liveFromShard.Store(tid, l.ID)
 			defer liveFromShard.Delete(tid)
-			_, err := t.Call("redisgears", "_dist_register", l.Plan, l.Desc)
+			globals, err := sessionGlobals(t, sess)
+			if err == nil {
+				_, err = t.Call("redisgears", "_dist_register", l.Plan, l.Desc, globals)
+			}
 			return err
 		})
 		if err != nil {
@@ -149,7 +153,34 @@ func shareSession(sess *session.Session, regs []*builder.Registration, replacing
 		}
 		m.Requirements = append(m.Requirements, blob)
 	}
+	m.Data = sessionData(sess, regs)
 	return askShards(msgRegister, m)
+}
+
+// sessionData is the plain data among sess's globals that regs use, for
+// the other shards (runtime/distributed.py, _dist_session_data).
+func sessionData(sess *session.Session, regs []*builder.Registration) []byte {
+	if len(regs) == 0 {
+		return nil
+	}
+	tokens := make([]any, len(regs))
+	for i, r := range regs {
+		tokens[i] = r.Token
+	}
+	var data []byte
+	err := withSession(sess, func(t *interp.Thread) error {
+		globals, err := sessionGlobals(t, sess)
+		if err != nil {
+			return err
+		}
+		v, err := t.Call("redisgears", "_dist_session_data", tokens, globals)
+		data, _ = v.([]byte)
+		return err
+	})
+	if err != nil {
+		logf("warning", "gears: session "+sess.ID+": its globals' values stay this shard's: "+err.Error())
+	}
+	return data
 }
 
 // askShards sends m to every other shard and waits until each has applied
@@ -220,6 +251,24 @@ func answerWith(to string, m clusterSession, a clusterSession) {
 	_ = gearsCluster.transport.Post(to, append([]byte{msgRegistered}, data...))
 }
 
+// takeSessionData gives session id's globals the registering shard's
+// values (sessionData): the registration's functions see what they saw
+// there, as RedisGears 1.2's pickled functions did.
+func takeSessionData(id string, data []byte) error {
+	sess, ok := g.sessions.Acquire(id)
+	if !ok {
+		return nil
+	}
+	defer sess.Release(g.threads.Go)
+	return withSession(sess, func(t *interp.Thread) error {
+		globals, err := sessionGlobals(t, sess)
+		if err == nil {
+			_, err = t.Call("redisgears", "_dist_set_session_data", data, globals)
+		}
+		return err
+	})
+}
+
 // shardErrors are the shards' failures to register, which RG.PYEXECUTE
 // replies as an array of errors, one per shard, as RedisGears 1.2 does.
 type shardErrors []string
@@ -288,6 +337,9 @@ func receiveSharedSession(from string, kind byte, data []byte) {
 			replicateRequirement(r)
 		}
 		err = restoreSession(m.Saved, m.Replacing)
+		if err == nil && m.Data != nil {
+			err = takeSessionData(m.Saved.ID, m.Data)
+		}
 		if err != nil {
 			logf("warning", "gears: session "+m.Saved.ID+" from shard "+from+" could not be registered: "+err.Error())
 			return

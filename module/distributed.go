@@ -144,14 +144,27 @@ func (d *distExec) waitSegment(seg int) string {
 	for len(d.done[seg]) < len(d.shards) && d.ended == "" {
 		idle := g.cfg.ExecutionMaxIdleTime()
 		if time.Since(d.heard) > idle {
-			d.ended = "Execution max idle reached"
+			d.ended = idleReached
 			break
 		}
-		timer := time.AfterFunc(min(idle, 100*time.Millisecond), d.changed.Broadcast)
+		timer := time.AfterFunc(time.Until(d.heard.Add(idle))+time.Millisecond, d.changed.Broadcast)
 		d.changed.Wait()
 		timer.Stop()
 	}
 	return d.ended
+}
+
+const idleReached = "Execution max idle reached"
+
+// heardLocked notes a message from another shard. One that comes after
+// ExecutionMaxIdleTime of silence is too late: the execution was idle
+// then, however soon its waiter would have woken to see it.
+func (d *distExec) heardLocked() {
+	if d.started && d.ended == "" && time.Since(d.heard) > g.cfg.ExecutionMaxIdleTime() {
+		d.ended = idleReached
+		d.changed.Broadcast()
+	}
+	d.heard = time.Now()
 }
 
 func (d *distExec) markDone(seg, shard int, errs []string) {
@@ -161,7 +174,9 @@ func (d *distExec) markDone(seg, shard int, errs []string) {
 	}
 	d.done[seg][shard] = true
 	d.errs = append(d.errs, errs...)
-	d.heard = time.Now()
+	if shard != d.me { // idle means not hearing from the others
+		d.heardLocked()
+	}
 	d.changed.Broadcast()
 	d.mu.Unlock()
 }
@@ -444,7 +459,7 @@ func distReceive(from string, b []byte) {
 	case msgRecords:
 		d.mu.Lock()
 		d.inputs[m.Seg] = append(d.inputs[m.Seg], m.body)
-		d.heard = time.Now()
+		d.heardLocked()
 		d.mu.Unlock()
 	case msgDone:
 		d.markDone(m.Seg, m.From, m.Errors)
@@ -500,12 +515,11 @@ func startRemote(from string, m *distMsg) {
 			fail(err)
 		} else if err := withSession(sess, func(t *interp.Thread) error {
 			return runPart(e, t, func() {
-				tok, err := t.Call("redisgears", "_dist_load", plan, own)
+				token, err := loadPlan(t, sess, own, plan)
 				if err != nil {
 					fail(err)
 					return
 				}
-				token := tok.(int64)
 				defer t.Call("redisgears", "_dist_end", token)
 				_, segErrs := d.runSegments(t, token, nseg, nil, false)
 				errs = append(errs, segErrs...)
@@ -516,6 +530,24 @@ func startRemote(from string, m *distMsg) {
 		d.finishRemote(nseg, errs)
 		g.engine.Complete(e, builder.Outcome{Errors: errs, Total: time.Since(began)}, nil)
 	})
+}
+
+// loadPlan loads a plan another shard sent into sess's interpreter (its
+// script's globals when own), attached as t; it returns the plan's token.
+func loadPlan(t *interp.Thread, sess *session.Session, own bool, plan []byte) (int64, error) {
+	var globals any // nil: a globals dict of the plan's own
+	if own {
+		g, err := sessionGlobals(t, sess)
+		if err != nil {
+			return 0, err
+		}
+		globals = g
+	}
+	tok, err := t.Call("redisgears", "_dist_load", plan, globals)
+	if err != nil {
+		return 0, err
+	}
+	return tok.(int64), nil
 }
 
 // sessionForRemote is the session a plan from another shard runs in here,

@@ -105,6 +105,7 @@ func onLoad(c Ctx, argv []string) error {
 	// table; Python that holds Redis busy gives it back when it calls out.
 	interp.UseHost(redismod.PythonHost())
 	interp.RegisterHost("run", hostRun)
+	interp.RegisterHost("across_shards", func(*interp.Call) (any, error) { return gearsCluster.distributed(), nil })
 	interp.RegisterHost("register_timer", hostRegisterTimer)
 	interp.RegisterHost("register", hostRegister)
 	interp.RegisterHost("call_next", hostCallNext)

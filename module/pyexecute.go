@@ -294,6 +294,14 @@ func runScript(sess *session.Session, src string) (err error) {
 	})
 }
 
+// sessionGlobals is the globals dict of sess's script (borrowed), attached as t.
+func sessionGlobals(t *interp.Thread, sess *session.Session) (interp.Object, error) {
+	if sess.Shared {
+		return sess.Globals, nil
+	}
+	return t.MainGlobals()
+}
+
 // giveInterpreter gives a session its interpreter: a ready one of its own,
 // or under IsolationMode shared its place in the shared one.
 func giveInterpreter(sess *session.Session) error {

@@ -165,6 +165,10 @@ class GearsBuilder:
         if collect:
             steps.append(('collect',))
         plan = _Plan(self.reader, arg, kwargs, steps)
+        if mode == 'async' and _gears.across_shards():
+            # What cannot travel to the other shards fails here, in the
+            # script, as in RedisGears.
+            plan.dumped = _dist_dump(plan)
         # Inside a step, run() starts the execution now and returns what
         # awaits it; the script's own run() replies to RG.PYEXECUTE.
         plan.waiter = _RunWaiter()

@@ -126,18 +126,23 @@ def _dist_prepare(token):
     plan = _plans[token]
     if plan.kwargs.get('mode', 'async') != 'async':
         return None
+    return plan.dumped if plan.dumped is not None else _dist_dump(plan)
+
+
+def _dist_dump(plan):
     return _dumps((plan.reader, plan.arg, plan.kwargs, plan.steps), plan.reader)
 
 
-def _dist_load(data, in_session=False):
-    """A plan another shard sent; returns its token here. in_session: the
-    session it comes from lives here too (it registered): its functions
-    share that session's globals, their own values filling only the names
-    it lacks, as in RedisGears; else they share a globals dict of their
-    own, as they did where they were made."""
+def _dist_load(data, session_globals=None):
+    """A plan another shard sent; returns its token here. With
+    session_globals (the session it comes from lives here too: it
+    registered), its functions share that session's globals, their own
+    values filling only the names it lacks, as in RedisGears; else they
+    share a globals dict of their own, as they did where they were made."""
     import pickle
-    main = sys.modules['__main__'].__dict__
-    _loading_globals.append(main if in_session else dict(main))
+    if session_globals is None:
+        session_globals = dict(sys.modules['__main__'].__dict__)
+    _loading_globals.append(session_globals)
     try:
         reader, arg, kwargs, steps = pickle.loads(data)
     finally:
@@ -150,16 +155,15 @@ def _dist_load(data, in_session=False):
 def _dist_dump_registered(token):
     """A registration's plan, made by running code (not by its script), as
     bytes for the other shards."""
-    plan = _registered[token]
-    return _dumps((plan.reader, plan.arg, plan.kwargs, plan.steps), plan.reader)
+    return _dist_dump(_registered[token])
 
 
-def _dist_register(data, desc):
+def _dist_register(data, desc, session_globals):
     """Registers here, in this session, the plan another shard's running
     code registered (_dist_dump_registered); its functions share the
     session's globals, as a run()'s do."""
     import pickle
-    _loading_globals.append(sys.modules['__main__'].__dict__)
+    _loading_globals.append(session_globals)
     try:
         reader, arg, kwargs, steps = pickle.loads(data)
     finally:
@@ -167,6 +171,60 @@ def _dist_register(data, desc):
     gb = GearsBuilder(reader, desc=desc or None)
     gb.steps = list(steps)  # to-str and collect included already
     return gb.register(arg, convertToStr=False, collect=False, **kwargs)
+
+
+def _plain(v, depth=0):
+    """Whether v is plain data (numbers, strings, bytes, and containers of
+    them): what _dist_session_data carries."""
+    if v is None or type(v) in (int, float, str, bytes, bool):
+        return True
+    if depth > 4:
+        return False
+    if type(v) in (list, tuple, set, frozenset):
+        return all(_plain(x, depth + 1) for x in v)
+    if type(v) is dict:
+        return all(_plain(k, depth + 1) and _plain(x, depth + 1) for k, x in v.items())
+    return False
+
+
+def _dist_session_data(tokens, session_globals):
+    """The plain data among the session's globals that registrations
+    `tokens` use (through their functions and the session's functions
+    they call), pickled: the other shards, which re-run the script, take
+    these values from the registering shard, as RedisGears 1.2's pickled
+    functions carried them there. None when there is none."""
+    import pickle
+    import types
+    main = session_globals
+    out, seen = {}, set()
+    todo = [f for t in tokens for step in _registered[t].steps for f in step[1:]]
+    while todo:
+        f = todo.pop()
+        if type(f) is not types.FunctionType or id(f) in seen:
+            continue
+        seen.add(id(f))
+        for c in f.__closure__ or ():
+            try:
+                todo.append(c.cell_contents)
+            except ValueError:
+                pass
+        if f.__globals__ is not main:
+            continue
+        for name in _names_of(f.__code__, set()):
+            if name in out or name in _SESSION_NAMES or name not in main:
+                continue
+            v = main[name]
+            if type(v) is types.FunctionType:
+                todo.append(v)
+            elif _plain(v):
+                out[name] = v
+    return pickle.dumps(out, 5) if out else None
+
+
+def _dist_set_session_data(data, session_globals):
+    """Takes the registering shard's values of _dist_session_data."""
+    import pickle
+    session_globals.update(pickle.loads(data))
 
 
 def _slot_of(key):

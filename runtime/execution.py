@@ -21,6 +21,7 @@ class _Plan:
         self._unread = None
         self.waiter = None  # run() inside a step: what awaiting it gives
         self.dist_records = []  # and, across shards, the records it gets
+        self.dumped = None  # the plan as bytes for the other shards, once made
 
     def unread_steps(self):
         """The steps without the trailing str() conversion and collect, which

@@ -22,13 +22,7 @@ func startCluster(t *testing.T, n int, opts ...serverOpt) []*server {
 	busPorts := make([]int, n)
 	for i := range nodes {
 		busPorts[i] = freePort(t)
-		o := append([]serverOpt{withServerArgs(
-			"--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes.conf",
-			"--cluster-port", strconv.Itoa(busPorts[i]),
-			"--cluster-node-timeout", "60000",
-		)}, opts...)
-		nodes[i] = startServer(t, o...)
+		nodes[i] = startServer(t, append([]serverOpt{clusterNode(busPorts[i])}, opts...)...)
 	}
 	for i, s := range nodes {
 		from, to := i*16384/n, (i+1)*16384/n-1
@@ -66,6 +60,16 @@ func startCluster(t *testing.T, n int, opts ...serverOpt) []*server {
 		return true
 	}, "gears did not see every shard")
 	return nodes
+}
+
+// clusterNode makes a server a cluster node with bus port busPort.
+func clusterNode(busPort int) serverOpt {
+	return withServerArgs(
+		"--cluster-enabled", "yes",
+		"--cluster-config-file", "nodes.conf",
+		"--cluster-port", strconv.Itoa(busPort),
+		"--cluster-node-timeout", "60000",
+	)
 }
 
 func containsLine(text, line string) bool {

@@ -81,6 +81,12 @@ func TestClusterExecutionManagement(t *testing.T) {
 		}
 	})
 
+	t.Run("a plan that cannot travel fails the script", func(t *testing.T) {
+		_, err := nodes[0].Client.Do(bg(), "RG.PYEXECUTE", "import threading\nl = threading.Lock()\nGB().map(lambda x: l).run()").Result()
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "Error occured when serialized a python callback")
+	})
+
 	t.Run("a blocking run leaves nothing listed", func(t *testing.T) {
 		v, err := nodes[1].Client.Do(bg(), "RG.PYEXECUTE", "GB('ShardsIDReader').count().run()").Slice()
 		require.NoError(t, err)
@@ -183,6 +189,15 @@ func TestClusterRegistrationsAcross(t *testing.T) {
 			assert.Equal(t, []any{"2.0+bar1", "2.0+bar1", "2.0+bar1"}, v, "every shard imports it, asked on shard %d", i)
 			assert.Contains(t, dumpReqs(t, s.Client), "foo==2.0", "shard %d", i)
 		}
+	})
+
+	t.Run("registrations see the registering shard's data", func(t *testing.T) {
+		// As RedisGears 1.2's functions, pickled with the values they used.
+		requirePyOK(t, nodes[1].Client, "tag = hashtag()\nGB('CommandReader').map(lambda x: tag).register(trigger='tagof')")
+		tag := pyOne(t, nodes[1], "GB('ShardsIDReader').map(lambda x: hashtag()).run(mode='async_local')")
+		v, err := nodes[2].Client.Do(bg(), "RG.TRIGGER", "tagof").Slice()
+		require.NoError(t, err)
+		assert.Equal(t, []any{tag, tag, tag}, v)
 	})
 
 	t.Run("clearing statistics clears every shard", func(t *testing.T) {

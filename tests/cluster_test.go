@@ -223,3 +223,49 @@ func TestClusterHooksKeepMoved(t *testing.T) {
 		assert.Equal(t, 1, moved, "%v: exactly the shard that does not own x redirects", cmd)
 	}
 }
+
+// A shard killed and restarted (same node id, new process) while an
+// execution waits for it ends that execution with an error naming the
+// restart, long before ExecutionMaxIdleTime; the restarted shard then
+// takes part in executions again.
+func TestClusterShardRestarts(t *testing.T) {
+	t.Parallel()
+	moduleArgs := withModuleArgs("ExecutionMaxIdleTime", "60000")
+	nodes := startCluster(t, 3, moduleArgs)
+	for _, s := range nodes {
+		require.NoError(t, s.Client.Do(bg(), "CONFIG", "SET", "cluster-require-full-coverage", "no").Err())
+	}
+	busPort, err := strconv.Atoi(nodes[2].Client.ConfigGet(bg(), "cluster-port").Val()["cluster-port"])
+	require.NoError(t, err)
+	oldRun := strings.TrimSpace(strings.Split(strings.Split(nodes[2].Client.Info(bg(), "server").Val(), "run_id:")[1], "\n")[0])
+
+	done := make(chan []any, 1)
+	go func() {
+		v, _ := nodes[0].Client.Do(bg(), "RG.PYEXECUTE",
+			"import time\nGB('ShardsIDReader').map(lambda x: time.sleep(3) or x).count().run()").Slice()
+		done <- v
+	}()
+	time.Sleep(500 * time.Millisecond)
+	nodes[2].stopped = true // on purpose
+	nodes[2].kill()
+	restarted := startServer(t, withDir(nodes[2].Dir), withPort(nodes[2].Port), clusterNode(busPort), moduleArgs)
+	select {
+	case v := <-done:
+		require.Len(t, v, 2)
+		assert.Contains(t, fmt.Sprint(v[1]), "restarted", "the execution names the restart")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the execution waited for the restarted shard")
+	}
+	eventually(t, 30*time.Second, func() bool {
+		nodes[0].Client.Do(bg(), "RG.REFRESHCLUSTER")
+		v, err := nodes[0].Client.Do(bg(), "RG.PYEXECUTE", "GB('ShardsIDReader').count().run()").Slice()
+		return err == nil && fmt.Sprint(v) == "[[3] []]"
+	}, "executions span the three shards again")
+	info, err := nodes[0].Client.Do(bg(), "RG.INFOCLUSTER").Slice()
+	require.NoError(t, err)
+	newRun := info[4].([]any)[2].([]any)[9]
+	assert.NotEqual(t, oldRun, newRun, "the restarted shard's new run id is known")
+	assert.Contains(t, restarted.Client.Info(bg(), "server").Val(), fmt.Sprintf("run_id:%v", newRun))
+	requireAlive(t, nodes[0])
+	requireAlive(t, nodes[1])
+}

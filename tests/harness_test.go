@@ -91,6 +91,7 @@ type serverConfig struct {
 	moduleArgs []string
 	ownHome    bool   // let the module extract Python under its own dir
 	dir        string // data dir; a new temp dir when empty
+	port       int    // a free one when 0
 }
 
 type serverOpt func(*serverConfig)
@@ -103,6 +104,11 @@ func withServerArgs(args ...string) serverOpt {
 // withModuleArgs adds module arguments (key value pairs).
 func withModuleArgs(args ...string) serverOpt {
 	return func(c *serverConfig) { c.moduleArgs = append(c.moduleArgs, args...) }
+}
+
+// withPort runs the server on a given port (a restart where others know it).
+func withPort(port int) serverOpt {
+	return func(c *serverConfig) { c.port = port }
 }
 
 // withDir runs the server on an existing data dir (a restart).
@@ -182,7 +188,7 @@ func startServer(t testing.TB, opts ...serverOpt) *server {
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := launch(t, dir, so, cfg.serverArgs, moduleArgs)
+		s, err := launch(t, dir, so, cfg.port, cfg.serverArgs, moduleArgs)
 		if err == nil {
 			return s
 		}
@@ -196,8 +202,10 @@ func startServer(t testing.TB, opts ...serverOpt) *server {
 	return nil
 }
 
-func launch(t testing.TB, dir, so string, serverArgs, moduleArgs []string) (*server, error) {
-	port := freePort(t)
+func launch(t testing.TB, dir, so string, port int, serverArgs, moduleArgs []string) (*server, error) {
+	if port == 0 {
+		port = freePort(t)
+	}
 	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",

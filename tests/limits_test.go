@@ -136,7 +136,7 @@ func TestConfigValuesAreBounded(t *testing.T) {
 
 	// At load, a bad value stops the module from loading, with the reason.
 	dir := t.TempDir()
-	_, err := launch(t, dir, gearsModule(t), nil, []string{"PythonHomeDir", sharedPythonHome(t), "ExecutionThreads", "100000"})
+	_, err := launch(t, dir, gearsModule(t), 0, nil, []string{"PythonHomeDir", sharedPythonHome(t), "ExecutionThreads", "100000"})
 	require.Error(t, err)
 	require.Contains(t, tailFile(dir+"/redis.log", 20), "ExecutionThreads: invalid value \"100000\" (an integer from 1 to 128)")
 }
