@@ -1,5 +1,6 @@
-# gears: `make` builds redisgears.so, `make run` starts a redis-server with it,
-# `make test` installs what the tests need and runs them all.
+# gears: `make` builds redisgears.so and gears-cli, `make run` starts a
+# redis-server with it, `make test` installs what the tests need and runs
+# them all.
 GO      ?= go
 PORT    ?= 6379
 SO      := redisgears.so
@@ -25,6 +26,7 @@ all: build
 
 build: go-deps
 	$(GO) run ./cmd/build-so -o $(SO)
+	$(GO) build -o gears-cli ./cmd/gears-cli
 
 run: redis build
 	mkdir -p $(DATA)
@@ -61,5 +63,5 @@ go-deps:
 	$(GO) mod download
 
 clean:
-	rm -rf $(SO) $(DATA)
+	rm -rf $(SO) $(DATA) gears-cli
 	find pyhome/tree -mindepth 1 ! -name PLACEHOLDER -delete
