@@ -408,6 +408,16 @@ func (en *Engine) popLocked() *Execution {
 	return e
 }
 
+// RunHere runs e on the calling (locked) thread, not on an execution
+// thread: whoever waits for e there gains nothing by handing it over, and
+// waking another thread costs more than a small plan's whole run. Should e
+// wait for async records, it goes on on an execution thread once resumed.
+func (en *Engine) RunHere(e *Execution) {
+	run, detach := en.attach(e.Session)
+	en.execute(e, run)
+	detach()
+}
+
 func (en *Engine) worker() {
 	for {
 		e := en.next()

@@ -179,12 +179,13 @@ func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *red
 	if e == nil {
 		return Ctx.OK
 	}
-	g.engine.Start(e)
 	if a.unblocking {
+		g.engine.Start(e)
 		return func(c Ctx) { c.Bulk(e.ID) }
 	}
 	// A client that leaves stops the run() it waits for.
 	b.OnDisconnect(func() { abortExecution(e, "its client disconnected") })
+	g.engine.RunHere(e) // this thread would only wait for it
 	<-e.Done()
 	s := e.Snapshot()
 	dropExecution(e.ID) //nolint:errcheck // done
