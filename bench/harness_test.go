@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,22 +320,29 @@ func measureLatency(t *testing.T, warm, n int, op func() error) latency {
 		}
 	}
 	ds := make([]time.Duration, 0, n)
-	var sum time.Duration
 	for i := 0; i < n; i++ {
 		start := time.Now()
 		if err := op(); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
-		d := time.Since(start)
-		ds = append(ds, d)
+		ds = append(ds, time.Since(start))
+	}
+	return summarize(ds)
+}
+
+// summarize is the p50, p99 (nearest rank) and mean of samples (not empty).
+func summarize(ds []time.Duration) latency {
+	var sum time.Duration
+	for _, d := range ds {
 		sum += d
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	pct := func(p float64) time.Duration { // nearest rank
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	pct := func(p float64) time.Duration {
 		i := int(p*float64(len(ds))+0.999999) - 1
 		return ds[max(0, min(i, len(ds)-1))]
 	}
-	return latency{P50: pct(0.50), P99: pct(0.99), Mean: sum / time.Duration(n)}
+	return latency{P50: pct(0.50), P99: pct(0.99), Mean: sum / time.Duration(len(ds))}
 }
 
 // throughput runs op from clients goroutines for dur (at most maxOps calls in
