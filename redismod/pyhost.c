@@ -19,8 +19,10 @@ gears_session *gears_session_at(void *cell) {
 
 // With the Redis lock held: 1 and errbuf filled when the session's user may
 // not run this command on these keys.
-static int acl_denied(gears_session *s, RedisModuleString **argv, int argc, const char *cmd, char *err,
-                      size_t errlen) {
+// cmd (cmdlen bytes, not NUL-terminated) is formatted only for an error:
+// every execute() passes here.
+static int acl_denied(gears_session *s, RedisModuleString **argv, int argc, const char *cmd, size_t cmdlen,
+                      char *err, size_t errlen) {
     if (gears_session_may_run(s, argv, argc)) return 0;
     RedisModuleUser *u = rm.GetModuleUserFromUserName(s->user);
     if (!u) {
@@ -28,7 +30,8 @@ static int acl_denied(gears_session *s, RedisModuleString **argv, int argc, cons
         return 1;
     }
     rm.FreeModuleUser(u);
-    snprintf(err, errlen, "NOPERM this user has no permissions to run the '%s' command or to access its keys", cmd);
+    snprintf(err, errlen, "NOPERM this user has no permissions to run the '%.*s' command or to access its keys",
+             (int)(cmdlen < 128 ? cmdlen : 128), cmd);
     return 1;
 }
 
@@ -50,14 +53,12 @@ static int host_call(void *cell, int argc, const char **args, const size_t *lens
         return PYHOST_FAILED;
     }
     for (int i = 0; i < argc; i++) argv[i] = rm.CreateString(NULL, args[i], lens[i]);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "%.*s", (int)(lens[0] < sizeof cmd ? lens[0] : sizeof cmd - 1), args[0]);
 
     gears_thread *t = gears_thread_state();
     int call_errno = 0;
     RedisModuleCallReply *reply = NULL;
     int locked = gears_lock(t);
-    if (!acl_denied(sess, argv, argc, cmd, err, errlen)) {
+    if (!acl_denied(sess, argv, argc, args[0], lens[0], err, errlen)) {
         errno = 0;
         // !: replicate, v: argv array, E: errors as replies, M: refuse deny-oom commands at maxmemory.
         // A restored script's writes already happened before the restart:
@@ -77,7 +78,8 @@ static int host_call(void *cell, int argc, const char **args, const size_t *lens
 
     if (err[0]) return PYHOST_FAILED;
     if (!reply) {
-        if (call_errno == ENOENT) snprintf(err, errlen, "ERR unknown command '%s'", cmd);
+        if (call_errno == ENOENT)
+            snprintf(err, errlen, "ERR unknown command '%.*s'", (int)(lens[0] < 128 ? lens[0] : 128), args[0]);
         else snprintf(err, errlen, "%s", call_errno ? strerror(call_errno) : "Failed executing command");
         return PYHOST_FAILED;
     }
