@@ -394,7 +394,7 @@ func cmdGetExecution(c Ctx, argv []string) {
 		}
 	}
 	mine := planEntryOf(e)
-	if !across || len(e.Across()) == 0 {
+	if !across || len(e.Across()) == 0 || c.Flags()&noBlockingFlags != 0 { // MULTI, a script: this shard's only
 		writePlanEntries(c, []planEntry{mine})
 		return
 	}

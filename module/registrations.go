@@ -271,6 +271,11 @@ func pauseRegistration(c Ctx, argv []string, pause bool) {
 		c.OK()
 		return
 	}
+	if c.Flags()&noBlockingFlags != 0 { // MULTI, a script: the other shards are told, not waited for
+		postToShards(msgPause, clusterSession{Pause: r.ID, Paused: pause})
+		c.OK()
+		return
+	}
 	// As RedisGears, the reply comes once every shard has done it.
 	replyWhenDone(c, func() func(Ctx) {
 		if err := askShards(msgPause, clusterSession{Pause: r.ID, Paused: pause}); err != nil {

@@ -44,6 +44,12 @@ func TestClusterExecutionManagement(t *testing.T) {
 		for _, entry := range all {
 			assert.Contains(t, fmt.Sprint(entry), "ShardsIDReader")
 		}
+		// Inside MULTI, which cannot wait for the other shards: this shard's.
+		tx := nodes[1].Client.TxPipeline()
+		inMulti := tx.Do(bg(), "RG.GETEXECUTION", id)
+		_, err = tx.Exec(bg())
+		require.NoError(t, err)
+		require.Len(t, inMulti.Val(), 1)
 		exRequireOK(t, nodes[0].Client, "RG.DROPEXECUTION", id)
 		for i, s := range nodes {
 			eventually(t, 10*time.Second, func() bool { return !slices.Contains(executionIDs(t, s), id) }, "dropped on shard %d", i)
@@ -139,6 +145,11 @@ func TestClusterRegistrationsAcross(t *testing.T) {
 			assert.Equal(t, "1", cc.Get(bg(), "seen{"+k+"}").Val())
 		}
 		exRequireOK(t, nodes[0].Client, "RG.PAUSEREGISTRATIONS", id)
+		tx := nodes[0].Client.TxPipeline() // inside MULTI it cannot wait: it tells the others
+		paused := tx.Do(bg(), "RG.PAUSEREGISTRATIONS", id)
+		_, err := tx.Exec(bg())
+		require.NoError(t, err)
+		require.Equal(t, "OK", paused.Val())
 		for _, k := range keys {
 			require.NoError(t, cc.XAdd(bg(), &redis.XAddArgs{Stream: k, Values: []any{"f", "v"}}).Err())
 			assert.Equal(t, "1", cc.Get(bg(), "seen{"+k+"}").Val(), "%s paused on its shard at once", k)
