@@ -23,6 +23,7 @@ func writeInfo(w redismod.Info) {
 		{"sessions", int64(g.sessions.Len())},
 		{"live_interpreters", interp.Live()},
 		{"ready_interpreters", int64(ready)},
+		{"ending_sessions", int64(g.reaper.Pending())},
 		{"python_threads", int64(g.threads.Running())},
 		{"scripts_running", g.scriptsRunning.Load()},
 		{"scripts_total", g.scriptsTotal.Load()},

@@ -47,6 +47,7 @@ func logPanic(where string, r any) {
 type gears struct {
 	cfg      *config.Config
 	pool     *session.Pool
+	reaper   *session.Reaper // ends RG.PYEXECUTE's sessions when idle
 	threads  *session.Threads
 	sessions *session.Registry
 	engine   *builder.Engine
@@ -57,6 +58,7 @@ type gears struct {
 
 	scriptsRunning atomic.Int64
 	scriptsTotal   atomic.Int64
+	lastScript     atomic.Int64 // when the last RG.PYEXECUTE came (unix ns)
 }
 
 var g *gears
@@ -133,6 +135,8 @@ func onLoad(c Ctx, argv []string) error {
 		})
 		g.pool.Refill()
 	}
+	// Up to 4 ended sessions per pooled interpreter wait for an idle moment.
+	g.reaper = session.NewReaper(g.threads.Go, idle, func() int { return 4 * max(cfg.InterpreterPoolSize(), 1) })
 	shardID := builder.StandaloneShardID
 	if g.cluster {
 		shardID = redismod.MyClusterID() // execution ids name the shard that made them
@@ -247,6 +251,12 @@ func giveNative(sess *session.Session, user string, hasUser bool) {
 		sessionsByKey.Delete(n.Key())
 		n.Free()
 	})
+}
+
+// idle reports whether no script runs and none came in the last moments:
+// ending a session now competes with nothing.
+func idle() bool {
+	return g.scriptsRunning.Load() == 0 && time.Since(time.Unix(0, g.lastScript.Load())) > 2*time.Millisecond
 }
 
 // native is Redis's half of sess.

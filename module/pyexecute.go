@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"time"
 
 	"fmt"
 	"gears/builder"
@@ -127,6 +128,7 @@ func cmdPyExecute(c Ctx, argv []string) {
 	giveNative(sess, user, hasUser)
 	g.scriptsRunning.Add(1)
 	g.scriptsTotal.Add(1)
+	g.lastScript.Store(time.Now().UnixNano())
 	b := redismod.Block(c)
 	sr := &scriptRun{unblocking: a.unblocking, sess: sess, client: c.ClientID()}
 	// A client that leaves stops its script.
@@ -149,7 +151,9 @@ func cmdPyExecute(c Ctx, argv []string) {
 // finishScript runs the script and then the run() it asked for, and returns
 // the reply: OK, the execution id (UNBLOCKING) or [[results], [errors]].
 func finishScript(sess *session.Session, a *pyExecuteArgs, sr *scriptRun, b *redismod.Blocked) func(Ctx) {
-	defer sess.Release(g.threads.Go) // the script's own reference
+	// The script's own reference: ending the session (destroying its
+	// interpreter) waits for an idle moment, after the reply.
+	defer sess.Release(g.reaper.Go)
 	scripts.Store(sess, sr)
 	err := runScript(sess, a.script)
 	scripts.Delete(sess)

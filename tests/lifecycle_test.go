@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -189,4 +190,26 @@ func TestDebugReloadWithStreamBacklog(t *testing.T) {
 	require.GreaterOrEqual(t, n, entries, "entries were lost")
 	time.Sleep(2 * time.Second) // the crash came after the backlog, when the old registration's interpreter ended
 	requireAlive(t, s)
+}
+
+// A call's session ends (its interpreter is destroyed) once the server is
+// idle, off the path of the calls that follow; under a steady stream of
+// calls no more than 4 per pooled interpreter wait, and once calls stop
+// every one ends.
+func TestPyexecuteSessionsEndWhenIdle(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withModuleArgs("InterpreterPoolSize", "1"))
+	c := s.Client
+	stop := time.Now().Add(2 * time.Second)
+	most := int64(0)
+	for time.Now().Before(stop) {
+		_, err := c.Do(bg(), "RG.PYEXECUTE", "GB('ShardsIDReader').count().run()").Result()
+		require.NoError(t, err)
+		most = max(most, infoRG(t, c, "rg_ending_sessions"))
+	}
+	assert.Greater(t, most, int64(0), "while calls come, sessions wait for an idle moment to end")
+	assert.LessOrEqual(t, most, int64(4), "ending sessions stay within 4 x InterpreterPoolSize")
+	eventually(t, 10*time.Second, func() bool {
+		return infoRG(t, c, "rg_ending_sessions") == 0 && infoRG(t, c, "rg_live_interpreters") <= infoRG(t, c, "rg_ready_interpreters")
+	}, "the ended sessions' interpreters were not destroyed once idle")
 }
