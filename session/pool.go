@@ -6,22 +6,42 @@ package session
 import (
 	"runtime"
 	"sync"
+	"time"
 
 	"gears/interp"
 )
 
-// Pool keeps interpreters ready, so a new session never waits the ~5 ms an
+// Pool keeps interpreters ready, so a new session never waits the ~4 ms an
 // interpreter takes to create and never creates one on the Redis main thread.
+// A pool that runs dry grows (up to growth times its size) while calls keep
+// coming.
 type Pool struct {
 	iso   interp.Isolation
 	setup func(*interp.Thread) error
 	size  func() int   // wanted number of ready interpreters, read on each refill
 	run   func(func()) // runs a function on a locked OS thread
 
-	mu      sync.Mutex
-	ready   []*interp.Interp
-	filling int // creators running now
-	onError func(error)
+	mu        sync.Mutex
+	ready     []*interp.Interp
+	filling   int // creators running now
+	extra     int // interpreters wanted beyond size(): the pool ran dry lately
+	drainedAt time.Time
+	onError   func(error)
+}
+
+// A pool that runs dry wants one more interpreter each time, up to growth
+// times its size, until it has not run dry for growthLasts.
+const (
+	growth      = 4
+	growthLasts = 10 * time.Second
+)
+
+// wantedLocked is how many ready interpreters the pool keeps.
+func (p *Pool) wantedLocked() int {
+	if p.extra > 0 && time.Since(p.drainedAt) > growthLasts {
+		p.extra = 0
+	}
+	return p.size() + p.extra
 }
 
 // NewPool returns a pool that creates interpreters with iso and runs setup in
@@ -40,6 +60,10 @@ func (p *Pool) Get() (*interp.Interp, error) {
 	if n := len(p.ready); n > 0 {
 		it = p.ready[n-1]
 		p.ready = p.ready[:n-1]
+	}
+	if len(p.ready) == 0 { // drained: keep more ready while calls come this fast
+		p.extra = min(p.extra+1, (growth-1)*p.size())
+		p.drainedAt = time.Now()
 	}
 	p.mu.Unlock()
 	p.Refill()
@@ -61,7 +85,7 @@ func (p *Pool) Ready() int {
 func (p *Pool) Refill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for missing := p.size() - len(p.ready) - p.filling; missing > 0 && p.filling < runtime.NumCPU(); missing-- {
+	for missing := p.wantedLocked() - len(p.ready) - p.filling; missing > 0 && p.filling < runtime.NumCPU(); missing-- {
 		p.filling++
 		p.run(p.fill)
 	}
@@ -70,7 +94,7 @@ func (p *Pool) Refill() {
 func (p *Pool) fill() {
 	for {
 		p.mu.Lock()
-		if len(p.ready)+p.filling > p.size() {
+		if len(p.ready)+p.filling > p.wantedLocked() {
 			p.filling--
 			p.mu.Unlock()
 			return

@@ -895,7 +895,7 @@ func TestExecutionHoldsInterpreter(t *testing.T) {
 	exRequireOK(t, c, "RG.DROPEXECUTION", id)
 	exPoll(t, 10*time.Second, func() bool {
 		live, ready = inUse()
-		return live == baseLive && live-ready == baseLive-baseReady
+		return live-ready == baseLive-baseReady // the pool itself may have grown
 	}, func() string {
 		return fmt.Sprintf("dropping the execution did not free its interpreter (live %d, ready %d; baseline %d, %d)", live, ready, baseLive, baseReady)
 	})

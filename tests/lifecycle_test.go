@@ -195,7 +195,7 @@ func TestDebugReloadWithStreamBacklog(t *testing.T) {
 // A call's session ends (its interpreter is destroyed) once the server is
 // idle, off the path of the calls that follow; under a steady stream of
 // calls no more than 4 per pooled interpreter wait, and once calls stop
-// every one ends.
+// every one ends. A pool that ran dry keeps more interpreters ready.
 func TestPyexecuteSessionsEndWhenIdle(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, withModuleArgs("InterpreterPoolSize", "1"))
@@ -212,4 +212,7 @@ func TestPyexecuteSessionsEndWhenIdle(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool {
 		return infoRG(t, c, "rg_ending_sessions") == 0 && infoRG(t, c, "rg_live_interpreters") <= infoRG(t, c, "rg_ready_interpreters")
 	}, "the ended sessions' interpreters were not destroyed once idle")
+	// The pool ran dry: it grew, up to 4 x InterpreterPoolSize.
+	eventually(t, 10*time.Second, func() bool { return infoRG(t, c, "rg_ready_interpreters") > 1 }, "the drained pool did not grow")
+	assert.LessOrEqual(t, infoRG(t, c, "rg_ready_interpreters"), int64(4))
 }
