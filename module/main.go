@@ -133,6 +133,7 @@ func onLoad(c Ctx, argv []string) error {
 		g.pool = session.NewPool(interp.OwnGIL, gearsrt.Setup, cfg.InterpreterPoolSize, g.threads.Go, func(err error) {
 			logf("warning", "gears: cannot create a Python interpreter: "+err.Error())
 		})
+		g.pool.Pressure = memoryPressure
 		g.pool.Refill()
 	}
 	// Up to 4 ended sessions per pooled interpreter wait for an idle moment.
@@ -254,9 +255,18 @@ func giveNative(sess *session.Session, user string, hasUser bool) {
 }
 
 // idle reports whether no script runs and none came in the last moments:
-// ending a session now competes with nothing.
+// ending a session now competes with nothing. Short of memory, ended
+// sessions do not wait: their interpreters hold it.
 func idle() bool {
-	return g.scriptsRunning.Load() == 0 && time.Since(time.Unix(0, g.lastScript.Load())) > 2*time.Millisecond
+	return memoryPressure() ||
+		g.scriptsRunning.Load() == 0 && time.Since(time.Unix(0, g.lastScript.Load())) > 2*time.Millisecond
+}
+
+// memoryPressure reports whether Python uses over half of MaxPythonMemory.
+func memoryPressure() bool {
+	limit := g.cfg.MaxPythonMemory()
+	_, _, cur := interp.Memory()
+	return limit > 0 && cur > limit/2
 }
 
 // native is Redis's half of sess.

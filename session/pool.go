@@ -27,6 +27,9 @@ type Pool struct {
 	extra     int // interpreters wanted beyond size(): the pool ran dry lately
 	drainedAt time.Time
 	onError   func(error)
+
+	// Pressure, when set, says memory is short: the pool does not grow.
+	Pressure func() bool
 }
 
 // A pool that runs dry wants one more interpreter each time, up to growth
@@ -38,10 +41,11 @@ const (
 
 // wantedLocked is how many ready interpreters the pool keeps.
 func (p *Pool) wantedLocked() int {
-	if p.extra > 0 && time.Since(p.drainedAt) > growthLasts {
-		p.extra = 0
+	size := p.size()
+	if size == 0 || (p.extra > 0 && time.Since(p.drainedAt) > growthLasts) {
+		p.extra = 0 // no pool wanted (InterpreterPoolSize 0), or calls slowed down
 	}
-	return p.size() + p.extra
+	return size + min(p.extra, (growth-1)*size)
 }
 
 // NewPool returns a pool that creates interpreters with iso and runs setup in
@@ -61,7 +65,7 @@ func (p *Pool) Get() (*interp.Interp, error) {
 		it = p.ready[n-1]
 		p.ready = p.ready[:n-1]
 	}
-	if len(p.ready) == 0 { // drained: keep more ready while calls come this fast
+	if len(p.ready) == 0 && (p.Pressure == nil || !p.Pressure()) { // drained: keep more ready while calls come this fast
 		p.extra = min(p.extra+1, (growth-1)*p.size())
 		p.drainedAt = time.Now()
 	}

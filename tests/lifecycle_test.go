@@ -216,3 +216,17 @@ func TestPyexecuteSessionsEndWhenIdle(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool { return infoRG(t, c, "rg_ready_interpreters") > 1 }, "the drained pool did not grow")
 	assert.LessOrEqual(t, infoRG(t, c, "rg_ready_interpreters"), int64(4))
 }
+
+// InterpreterPoolSize 0 keeps no interpreter ready, however fast calls come.
+func TestNoInterpreterPool(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, withModuleArgs("InterpreterPoolSize", "0"))
+	c := s.Client
+	for range 20 {
+		res, err := pyexec(c, "GB('ShardsIDReader').count().run()")
+		require.NoError(t, err)
+		require.Equal(t, []any{[]any{"1"}, []any{}}, res)
+	}
+	eventually(t, 10*time.Second, func() bool { return infoRG(t, c, "rg_live_interpreters") == 0 }, "interpreters left alive")
+	assert.Equal(t, int64(0), infoRG(t, c, "rg_ready_interpreters"))
+}
