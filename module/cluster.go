@@ -213,7 +213,7 @@ func (s *clusterState) deliver(from string, msg []byte) {
 	case msgHello:
 	case msgStart, msgRecords, msgDone, msgAbort, msgDrop:
 		distReceive(from, msg)
-	case msgRegister, msgUnregister, msgRegistered, msgPause, msgClearStats, msgLive, msgGetExec:
+	case msgRegister, msgUnregister, msgAnswer, msgPause, msgClearStats, msgLive, msgGetExec:
 		receiveSharedSession(from, msg[0], msg[1:])
 	default:
 		logf("warning", fmt.Sprintf("gears: unknown cluster message %d from %s", msg[0], from))

@@ -26,7 +26,7 @@ import (
 const (
 	msgRegister   byte = 6  // a saved session, and the session it replaces
 	msgUnregister byte = 7  // a registration id
-	msgRegistered byte = 8  // the answer to a msgRegister: its request id and error
+	msgAnswer     byte = 8  // the answer to a request (msgRegister, msgPause, msgGetExec): its id, error, entry
 	msgPause      byte = 10 // RG.(UN)PAUSEREGISTRATIONS of a registration
 	msgClearStats byte = 11 // RG.CLEARREGISTRATIONSSTATS
 	msgLive       byte = 12 // a registration a session's running code made
@@ -184,7 +184,7 @@ func sessionData(sess *session.Session, regs []*builder.Registration) []byte {
 }
 
 // askShards sends m to every other shard and waits until each has applied
-// it and answered (msgRegistered); the failures are a shardErrors.
+// it and answered (msgAnswer); the failures are a shardErrors.
 func askShards(kind byte, m clusterSession) error {
 	answers, err := askShardsFor(kind, m)
 	if err != nil {
@@ -248,7 +248,7 @@ func answer(to string, m clusterSession, err error) {
 func answerWith(to string, m clusterSession, a clusterSession) {
 	a.Request = m.Request
 	data, _ := json.Marshal(a)
-	_ = gearsCluster.transport.Post(to, append([]byte{msgRegistered}, data...))
+	_ = gearsCluster.transport.Post(to, append([]byte{msgAnswer}, data...))
 }
 
 // takeSessionData gives session id's globals the registering shard's
@@ -289,7 +289,7 @@ func receiveSharedSession(from string, kind byte, data []byte) {
 		logf("warning", "gears: a bad registration message from shard "+from+": "+err.Error())
 		return
 	}
-	if kind == msgRegistered {
+	if kind == msgAnswer {
 		if v, ok := shareRequests.Load(m.Request); ok {
 			select {
 			case v.(*shareRequest).answers <- m:

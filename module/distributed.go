@@ -285,7 +285,7 @@ func runDistributed(e *builder.Execution, t *interp.Thread) (out builder.Outcome
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
-	if _, endErr := t.Call("redisgears", "_dist_end", e.Token, anyList(errs)); endErr != nil {
+	if _, endErr := t.Call("redisgears", "_dist_end", e.Token, errs); endErr != nil {
 		logf("warning", "gears: ending execution "+e.ID+": "+endErr.Error())
 	}
 	return out, true, err
@@ -365,7 +365,7 @@ func distribute(e *builder.Execution, t *interp.Thread, start *distMsg, event an
 	errs = append(errs, d.errs...)
 	d.mu.Unlock()
 	if r := e.Registration; r != nil && r.Reader == "StreamReader" {
-		v, err := t.Call("redisgears", "_dist_stream_end", e.Token, asList(event)[0], anyList(errs))
+		v, err := t.Call("redisgears", "_dist_stream_end", e.Token, asList(event)[0], errs)
 		if err != nil {
 			errs = append(errs, err.Error())
 		}
@@ -373,14 +373,6 @@ func distribute(e *builder.Execution, t *interp.Thread, start *distMsg, event an
 	}
 	out.Results, out.Errors, out.Total = results, errs, time.Since(began)
 	return out, nil
-}
-
-func anyList(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // othersThan is ids but the me'th.
