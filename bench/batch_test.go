@@ -9,7 +9,8 @@ import (
 
 // TestBenchBatch sums the values of 1,000,000 keys: a gears KeysReader
 // pipeline against one Lua EVAL that SCANs and GETs every key (target:
-// gears <= 2x Lua), plus client-side SCAN+MGET for context.
+// gears <= 1x Lua, issue 13: its reader uses a second core), plus
+// client-side SCAN+MGET for context.
 func TestBenchBatch(t *testing.T) {
 	guard(t)
 	const nKeys = 1_000_000
@@ -113,6 +114,6 @@ return sum`
 	r.line("%-8s %-12s %s", "lua", ms(lBest), msList(lAll))
 	r.line("%-8s %-12s %s", "client", ms(cBest), msList(cAll))
 	r.line("")
-	r.verdict("ratio gears/lua (best of 3):", float64(gBest)/float64(lBest), "<=", 2.0)
+	r.verdict("ratio gears/lua (best of 3):", float64(gBest)/float64(lBest), "<=", 1.0)
 	r.line("%-34s %.3f   (context)", "ratio gears/client (best of 3):", float64(gBest)/float64(cBest))
 }

@@ -69,7 +69,8 @@ func UseHost(table uintptr) {
 	registerNative("atomic_enter", C.gears_atomic_enter, C.METH_NOARGS)
 	registerNative("atomic_exit", C.gears_atomic_exit, C.METH_NOARGS)
 	registerNative("in_atomic", C.gears_in_atomic, C.METH_NOARGS)
-	registerNative("scan_keys", C.gears_scan_keys, C.METH_VARARGS)
+	registerNative("key_scanner", C.gears_key_scanner, C.METH_VARARGS)
+	registerNative("scan_next", C.gears_scan_next, C.METH_O)
 	registerNative("read_key", C.gears_read_key, C.METH_VARARGS)
 	registerNative("session_key", C.gears_session_key, C.METH_NOARGS)
 }

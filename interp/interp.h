@@ -37,7 +37,8 @@ PyObject *gears_atomic_enter(PyObject *self, PyObject *unused);
 PyObject *gears_atomic_exit(PyObject *self, PyObject *unused);
 PyObject *gears_in_atomic(PyObject *self, PyObject *unused);
 PyObject *gears_session_key(PyObject *self, PyObject *unused);
-PyObject *gears_scan_keys(PyObject *self, PyObject *args);
+PyObject *gears_key_scanner(PyObject *self, PyObject *args);
+PyObject *gears_scan_next(PyObject *self, PyObject *capsule);
 PyObject *gears_read_key(PyObject *self, PyObject *args);
 
 // events.c: a registration's run from a trigger's or a keyspace event's data.

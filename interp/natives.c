@@ -240,25 +240,42 @@ fail:
     return NULL;
 }
 
-// scan_keys(cursor, pattern, count, read_value) -> (next_cursor, [records]):
-// one hold of the host's lock reads a SCAN chunk (types and values), then the
-// records are built without it.
-PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
-    if (py.PyTuple_Size(args) != 4) return py_raise_gears("scan_keys takes 4 arguments", -1);
-    const char *cursor = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 0), NULL);
-    const char *pattern = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 1), NULL);
-    long long count = py.PyLong_AsLongLong(py.PyTuple_GetItem(args, 2));
-    int read_value = py.PyObject_IsTrue(py.PyTuple_GetItem(args, 3));
-    if (!cursor || !pattern || py.PyErr_Occurred()) return NULL;
+static const char scanner_name[] = "gears.scanner";
 
+static void scanner_free(PyObject *capsule) {
+    void *sc = py.PyCapsule_GetPointer(capsule, scanner_name);
+    if (sc) py_host->scanner_close(sc);
+    else py.PyErr_Clear();
+}
+
+// key_scanner(pattern, count, read_value) -> scanner: a SCAN of the keys
+// that match, for scan_next; the host reads it a chunk ahead.
+PyObject *gears_key_scanner(PyObject *self, PyObject *args) {
+    if (py.PyTuple_Size(args) != 3) return py_raise_gears("key_scanner takes 3 arguments", -1);
+    const char *pattern = py.PyUnicode_AsUTF8AndSize(py.PyTuple_GetItem(args, 0), NULL);
+    long long count = py.PyLong_AsLongLong(py.PyTuple_GetItem(args, 1));
+    int read_value = py.PyObject_IsTrue(py.PyTuple_GetItem(args, 2));
+    if (!pattern || py.PyErr_Occurred()) return NULL;
+    char errbuf[256] = {0};
+    void *sc = py_host->scanner_open(session_of(self), pattern, count, read_value, errbuf, sizeof errbuf);
+    if (!sc) return py_raise_gears(errbuf, -1);
+    PyObject *capsule = py.PyCapsule_New(sc, scanner_name, scanner_free);
+    if (!capsule) py_host->scanner_close(sc);
+    return capsule;
+}
+
+// scan_next(scanner) -> [records] of the next chunk (maybe empty), or None
+// at the end. The chunk is read without the GIL; the records are built here.
+PyObject *gears_scan_next(PyObject *self, PyObject *capsule) {
+    void *sc = py.PyCapsule_GetPointer(capsule, scanner_name);
+    if (!sc) return NULL;
     char errbuf[256] = {0};
     void *sess = session_of(self);
     PyThreadState *ts = py.PyEval_SaveThread();
-    pyhost_keys *keys = py_host->scan(sess, cursor, pattern, count, read_value, errbuf, sizeof errbuf);
+    pyhost_keys *keys = py_host->scanner_next(sess, sc, errbuf, sizeof errbuf);
     py.PyEval_RestoreThread(ts);
-    if (!keys) return py_raise_gears(errbuf, -1);
-
-    PyObject *out = NULL;
+    if (!keys) return errbuf[0] ? py_raise_gears(errbuf, -1) : py_new_none();
+    int read_value = keys->read_value;
     PyObject *records = py.PyList_New((Py_ssize_t)keys->n);
     for (size_t i = 0; records && i < keys->n; i++) {
         PyObject *rec = make_record(&keys->keys[i], read_value);
@@ -269,17 +286,8 @@ PyObject *gears_scan_keys(PyObject *self, PyObject *args) {
         }
         py.PyList_SetItem(records, (Py_ssize_t)i, rec);
     }
-    if (records) {
-        out = py.PyTuple_New(2);
-        if (out) {
-            py.PyTuple_SetItem(out, 0, py.PyUnicode_FromStringAndSize(keys->next, (Py_ssize_t)keys->next_len));
-            py.PyTuple_SetItem(out, 1, records);
-        } else {
-            py.Py_DecRef(records);
-        }
-    }
     py_host->free_keys(keys);
-    return out;
+    return records;
 }
 
 // read_key(name, read_value) -> record, or None when the session's user may

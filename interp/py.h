@@ -129,6 +129,8 @@ typedef struct {
     X(PyObject *, PyTuple_New, (Py_ssize_t))                                               \
     X(int, PyTuple_SetItem, (PyObject *, Py_ssize_t, PyObject *))                          \
     X(PyObject *, PyList_New, (Py_ssize_t))                                                \
+    X(PyObject *, PyCapsule_New, (void *, const char *, void (*)(PyObject *)))             \
+    X(void *, PyCapsule_GetPointer, (PyObject *, const char *))                            \
     X(int, PyList_SetItem, (PyObject *, Py_ssize_t, PyObject *))                           \
     X(int, PyList_Append, (PyObject *, PyObject *))                                        \
     X(Py_ssize_t, PyList_Size, (PyObject *))                                               \

@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     const char *next; // the next SCAN cursor
     size_t next_len;
+    int read_value;   // the keys' values were read
     size_t n;
     pyhost_key *keys;
     void *owned;
@@ -58,11 +59,14 @@ typedef struct {
     void (*atomic_enter)(void *sess);
     void (*atomic_exit)(void);
 
-    // The KeysReader: one SCAN chunk with the keys sess's user may read
-    // (GIL released; NULL and err filled on failure), and one key (0: the
-    // user may not read it).
-    pyhost_keys *(*scan)(void *sess, const char *cursor, const char *pattern, long long count, int read_value,
-                         char *err, size_t errlen);
+    // The KeysReader: a whole SCAN, chunk by chunk, of the keys sess's user
+    // may read, and one key (0: the user may not read it). scanner_open
+    // returns NULL (err filled) when sess cannot be told; scanner_next (GIL
+    // released) returns the next chunk, or NULL at the end (err empty) or on
+    // failure; scanner_close never waits for the host's lock.
+    void *(*scanner_open)(void *sess, const char *pattern, long long count, int read_value, char *err, size_t errlen);
+    pyhost_keys *(*scanner_next)(void *sess, void *scanner, char *err, size_t errlen);
+    void (*scanner_close)(void *scanner);
     void (*free_keys)(pyhost_keys *k);
     int (*read_key)(void *sess, const char *name, size_t len, int read_value, pyhost_key *out);
     void (*free_key)(pyhost_key *k);

@@ -168,28 +168,29 @@ static void host_free_key(pyhost_key *k) {
     if (k->reply) rm.FreeCallReply(k->reply);
 }
 
-static void host_free_keys(pyhost_keys *b) {
+void gears_free_keys(pyhost_keys *b) {
     for (size_t i = 0; i < b->n; i++) host_free_key(&b->keys[i]);
     free(b->keys);
     if (b->owned) rm.FreeCallReply(b->owned);
     free(b);
 }
 
-// Keys the session's user may not read are left out, as if they did not
-// exist (see acl.c).
-static pyhost_keys *host_scan(void *cell, const char *cursor, const char *pattern, long long count, int read_value,
-                              char *err, size_t errlen) {
+// One SCAN chunk, read under the Redis lock (taken here unless this thread
+// holds it). Keys the session's user may not read are left out, as if they
+// did not exist (see acl.c).
+pyhost_keys *gears_scan_chunk(gears_session *sess, const char *cursor, const char *pattern, long long count,
+                              int read_value, char *err, size_t errlen) {
     char count_s[32];
     snprintf(count_s, sizeof count_s, "%lld", count);
     int match_all = strcmp(pattern, "*") == 0;
     gears_thread *t = gears_thread_state();
     RedisModuleCtx *ctx = gears_detached;
-    gears_session *sess = gears_session_at(cell);
     pyhost_keys *b = calloc(1, sizeof *b);
     if (!b) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    b->read_value = read_value;
     int locked = gears_lock(t);
     RedisModuleCallReply *r = match_all ? rm.Call(ctx, "SCAN", "cccE", cursor, "COUNT", count_s)
                                         : rm.Call(ctx, "SCAN", "cccccE", cursor, "MATCH", pattern, "COUNT", count_s);
@@ -218,7 +219,7 @@ static pyhost_keys *host_scan(void *cell, const char *cursor, const char *patter
         } else {
             snprintf(err, errlen, "SCAN failed");
         }
-        host_free_keys(b);
+        gears_free_keys(b);
         return NULL;
     }
     b->next = rm.CallReplyStringPtr(rm.CallReplyArrayElement(r, 0), &b->next_len);
@@ -260,8 +261,10 @@ static const pyhost table = {
     .in_atomic = host_in_atomic,
     .atomic_enter = host_atomic_enter,
     .atomic_exit = gears_release_atomic,
-    .scan = host_scan,
-    .free_keys = host_free_keys,
+    .scanner_open = gears_scanner_open,
+    .scanner_next = gears_scanner_next,
+    .scanner_close = gears_scanner_close,
+    .free_keys = gears_free_keys,
     .read_key = host_read_key,
     .free_key = host_free_key,
     .session_key = host_session_key,

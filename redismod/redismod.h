@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include "rm.h"
+#include "pyhost.h"
 
 #define GEARS_MAX_COMMANDS 64
 
@@ -95,6 +96,14 @@ int gears_command_key_positions(RedisModuleCtx *ctx, RedisModuleString **argv, i
 int gears_command_has_key_prefix(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, const char *prefix, size_t plen);
 int gears_subscribe_server_events(RedisModuleCtx *ctx);
 const char *gears_key_type(RedisModuleCtx *ctx, const char *name, size_t len);
+
+// The KeysReader's SCAN (pyhost.c, scanner.c).
+pyhost_keys *gears_scan_chunk(gears_session *sess, const char *cursor, const char *pattern, long long count,
+                              int read_value, char *err, size_t errlen);
+void gears_free_keys(pyhost_keys *b);
+void *gears_scanner_open(void *cell, const char *pattern, long long count, int read_value, char *err, size_t errlen);
+pyhost_keys *gears_scanner_next(void *cell, void *scanner, char *err, size_t errlen);
+void gears_scanner_close(void *scanner);
 void gears_log(RedisModuleCtx *ctx, const char *level, const char *msg);
 gears_thread *gears_thread_state(void);
 int gears_lock(gears_thread *t);

@@ -54,13 +54,10 @@ def _read_keys(pattern, kw):
         record = _gears.read_key(pattern, read_value)  # None: the user may not read it
         yield [record] if record is not None else []
         return
-    cursor = '0'
-    while True:
-        cursor, batch = _gears.scan_keys(cursor, pattern, _SCAN_BATCH, read_value)
+    scanner = _gears.key_scanner(pattern, _SCAN_BATCH, read_value)
+    while (batch := _gears.scan_next(scanner)) is not None:
         if batch:
             yield batch
-        if cursor == '0':
-            return
 
 
 def _read_key_names(pattern, kw):
