@@ -65,6 +65,11 @@ static const char *arg_bytes(PyObject *o, size_t *len, PyObject **made) {
     char *p;
     Py_ssize_t n;
     *made = NULL;
+    if (py_type(o) == py.PyUnicode_Type) { // the usual argument: its UTF-8 is cached
+        const char *u = py.PyUnicode_AsUTF8AndSize(o, &n);
+        *len = (size_t)n;
+        return u;
+    }
     if (py_is(o, py.PyByteArray_Type)) {
         o = *made = py.PyBytes_FromStringAndSize(py.PyByteArray_AsString(o), py.PyByteArray_Size(o));
         if (!o) return NULL;
@@ -112,7 +117,8 @@ PyObject *gears_execute(PyObject *self, PyObject *args) {
     }
     if (built < n) goto done;
 
-    char errbuf[256] = {0};
+    char errbuf[256];
+    errbuf[0] = 0; // the host fills it only on failure
     void *reply = NULL;
     void *sess = session_of(self);
     PyThreadState *ts = py.PyEval_SaveThread();

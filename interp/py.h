@@ -192,7 +192,11 @@ extern py_api py;
 // static message naming the missing piece, else NULL.
 const char *py_load(const char *libpath);
 
-static inline int py_is(PyObject *o, PyObject *type) { return py.PyObject_IsInstance(o, type) == 1; }
+// PyObject_HEAD is two pointers in this build (see PyModuleDef_Base): the
+// second is the object's type. Most checks meet the exact type, and
+// PyObject_IsInstance costs a call through the table and a walk of the MRO.
+static inline PyObject *py_type(PyObject *o) { return ((PyObject **)o)[1]; }
+static inline int py_is(PyObject *o, PyObject *type) { return py_type(o) == type || py.PyObject_IsInstance(o, type) == 1; }
 static inline PyObject *py_none(void) { return py.Py_GetConstantBorrowed(Py_CONSTANT_NONE); }
 static inline PyObject *py_new_none(void) { PyObject *n = py_none(); py.Py_IncRef(n); return n; }
 static inline PyObject *py_bool(int v) {
