@@ -24,6 +24,7 @@ typedef struct {
     int closed;        // the reader is gone: the helper exits
     int helper;        // a helper thread runs
     int done;          // the last chunk was returned
+    int consuming;     // a reader is in gears_scanner_next (one at a time)
     char cursor[32];   // of the next chunk
     pyhost_keys *ahead; // READY: the chunk read ahead (NULL: failed, see err)
     char err[256];
@@ -151,6 +152,14 @@ pyhost_keys *gears_scanner_next(void *cell, void *p, char *err, size_t errlen) {
         pthread_mutex_unlock(&sc->mu);
         return NULL;
     }
+    // Python threads may share a scanner; their reads take turns, or two
+    // could read the same chunk and ask the helper for one more.
+    if (sc->consuming) {
+        pthread_mutex_unlock(&sc->mu);
+        snprintf(err, errlen, "this KeysReader scan is being read by another thread");
+        return NULL;
+    }
+    sc->consuming = 1;
     if (sc->state == REQUESTED && t->lock_held) sc->state = IDLE; // the helper could not have it before we let go
     while (sc->state == REQUESTED || sc->state == READING) pthread_cond_wait(&sc->cond, &sc->mu);
     pyhost_keys *keys = NULL;
@@ -178,6 +187,7 @@ pyhost_keys *gears_scanner_next(void *cell, void *p, char *err, size_t errlen) {
         sc->cursor[keys->next_len] = 0;
         if (!t->lock_held) request_ahead(sc);
     }
+    sc->consuming = 0;
     pthread_mutex_unlock(&sc->mu);
     return keys;
 }

@@ -109,6 +109,29 @@ func TestKeysReaderReadsAhead(t *testing.T) {
 			"        n += len(b)",
 			"GB('ShardsIDReader').map(lambda x: n).run()")))
 	})
+	t.Run("Python threads sharing a scanner take turns", func(t *testing.T) {
+		// Each key once across the threads: a read while another is under
+		// way is refused, never served twice.
+		require.Equal(t, []string{fmt.Sprintf("%d %d", scanKeys, scanKeys)}, gbRunStrings(t, c, py(
+			"import _gears, threading",
+			"s = _gears.key_scanner('n:*', 10, True)",
+			"seen, refused = [], [0]",
+			"def read():",
+			"    while True:",
+			"        try:",
+			"            b = _gears.scan_next(s)",
+			"        except Exception as e:",
+			"            assert 'another thread' in str(e), str(e)",
+			"            refused[0] += 1",
+			"            continue",
+			"        if b is None:",
+			"            return",
+			"        seen.extend(r['key'] for r in b)",
+			"ts = [threading.Thread(target=read) for _ in range(4)]",
+			"for th in ts: th.start()",
+			"for th in ts: th.join()",
+			"GB('ShardsIDReader').map(lambda x: '%d %d' % (len(seen), len(set(seen)))).run()")))
+	})
 	requireAlive(t, s)
 }
 
