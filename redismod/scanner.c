@@ -10,9 +10,16 @@
 // the Redis lock, then the scanner's mutex; the reader never waits for the
 // Redis lock while holding the mutex.
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "redismod.h"
+
+// Helper threads alive at once, over every scanner: a script that keeps many
+// scans open reads the rest without one (as a scan of one chunk does).
+#define MAX_HELPERS 16
+static atomic_int helpers;
 
 enum { IDLE, REQUESTED, READING, READY };
 
@@ -49,12 +56,30 @@ static void unref(scanner *sc) {
     free(sc);
 }
 
+// Waits (sc->mu held) for a request; 0 when none came for HELPER_IDLE_MS:
+// a scan its reader stopped reading gives its helper's place back.
+#define HELPER_IDLE_MS 200
+static int wait_request(scanner *sc) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += HELPER_IDLE_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    while (sc->state != REQUESTED && !sc->closed) {
+        if (pthread_cond_timedwait(&sc->cond, &sc->mu, &until) != 0 && sc->state != REQUESTED) return 0;
+    }
+    return 1;
+}
+
 static void *helper(void *arg) {
     scanner *sc = arg;
     gears_thread *t = gears_thread_state();
     pthread_mutex_lock(&sc->mu);
     for (;;) {
-        while (sc->state != REQUESTED && !sc->closed) pthread_cond_wait(&sc->cond, &sc->mu);
+        if (!wait_request(sc)) {
+            sc->helper = 0; // the next request starts another
+            break;
+        }
         if (sc->closed) break;
         pthread_mutex_unlock(&sc->mu);
         int locked = gears_lock(t);
@@ -79,6 +104,7 @@ static void *helper(void *arg) {
         pthread_cond_broadcast(&sc->cond);
     }
     unref(sc);
+    atomic_fetch_sub(&helpers, 1);
     return NULL;
 }
 
@@ -118,9 +144,14 @@ void *gears_scanner_open(void *cell, const char *pattern, long long count, int r
 }
 
 // Asks the helper for the chunk at sc->cursor, starting it the first time;
-// with sc->mu held. Without a helper, the reader reads each chunk itself.
+// with sc->mu held. Without a helper (MAX_HELPERS are busy, or no thread
+// could be made), the reader reads each chunk itself.
 static void request_ahead(scanner *sc) {
     if (!sc->helper) {
+        if (atomic_fetch_add(&helpers, 1) >= MAX_HELPERS) {
+            atomic_fetch_sub(&helpers, 1);
+            return;
+        }
         pthread_t th;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -128,6 +159,7 @@ static void request_ahead(scanner *sc) {
         sc->refs++;
         if (pthread_create(&th, &attr, helper, sc) != 0) {
             sc->refs--;
+            atomic_fetch_sub(&helpers, 1);
             pthread_attr_destroy(&attr);
             return;
         }

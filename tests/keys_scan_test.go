@@ -132,6 +132,26 @@ func TestKeysReaderReadsAhead(t *testing.T) {
 			"for th in ts: th.join()",
 			"GB('ShardsIDReader').map(lambda x: '%d %d' % (len(seen), len(set(seen)))).run()")))
 	})
+	t.Run("helper threads are bounded and leave scans no one reads", func(t *testing.T) {
+		// 40 scans left open after their first chunk: at most 16 helpers
+		// read ahead, and each leaves once its scan has not been read for a
+		// while. (Other threads of the server may come and go: 4 of slack.)
+		res := gbRunStrings(t, c, py(
+			"import _gears, time",
+			"def threads():",
+			"    with open('/proc/self/status') as f:",
+			"        return int(next(l for l in f if l.startswith('Threads:')).split()[1])",
+			"before = threads()",
+			"open_scans = [_gears.key_scanner('n:*', 10, True) for _ in range(40)]",
+			"for s in open_scans: _gears.scan_next(s)",
+			"time.sleep(0.05)",
+			"reading = threads() - before",
+			"time.sleep(0.6)",
+			"left = threads() - before",
+			"n = sum(len(_gears.scan_next(s)) for s in open_scans[:3])",
+			"GB('ShardsIDReader').map(lambda x: '%s %s %s' % (reading <= 20, left <= 4, n > 0)).run()"))
+		require.Equal(t, []string{"True True True"}, res)
+	})
 	requireAlive(t, s)
 }
 
