@@ -145,6 +145,9 @@ var (
 // failure is reported, though what registered anywhere stays (a
 // registration is atomic per shard, not across the cluster).
 func shareSession(sess *session.Session, regs []*builder.Registration, replacing string) error {
+	if !gearsCluster.distributed() {
+		return nil // no other shard: nothing to make (sessionData runs Python)
+	}
 	m := clusterSession{Saved: saveSession(sess, regs), Replacing: replacing, Seq: g.engine.Seq()}
 	for _, r := range sess.Requirements { // with their wheels: the other shards may not reach an index
 		blob, err := r.Marshal()

@@ -955,3 +955,20 @@ func TestAbortedEventLeavesTheNextEventsOfItsAttachAlone(t *testing.T) {
 	require.Equal(t, int64(1), regStat(t, e, "numFailures"))
 	requireAlive(t, s)
 }
+
+// Without other shards, registering does none of the cluster's work: the
+// plain data of a session's globals is pickled only for other shards (it
+// cost each registering RG.PYEXECUTE about 5 ms, importing pickle into its
+// new interpreter).
+func TestStandaloneRegistrationPicklesNothing(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := s.Client
+	requirePyOK(t, c, py(
+		"import sys",
+		"limit = 3",
+		"GB('CommandReader').map(lambda x: 'pickle' in sys.modules or limit != 3).register(trigger='pickled')",
+	))
+	regRequireTrigger(t, c, []any{"False"}, "pickled")
+	requireAlive(t, s)
+}
