@@ -103,6 +103,9 @@ func onLoad(c Ctx, argv []string) error {
 	interp.MemoryErrorText = func() string { return "MemoryError: " + memoryNote() }
 	redismod.MainThreadHoldsLock()
 	gearsrt.Register(host{})
+	if !g.cluster {
+		gearsrt.Standalone() // no interpreter loads the cluster's half of the runtime
+	}
 	// execute(), atomic() and the readers reach Redis through the binding's
 	// table; Python that holds Redis busy gives it back when it calls out.
 	interp.UseHost(redismod.PythonHost())

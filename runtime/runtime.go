@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"gears/interp"
 )
@@ -92,7 +93,17 @@ var (
 	compileOnce sync.Once
 	compiled    [][]byte
 	compileErr  error
+	standalone  atomic.Bool
 )
+
+// Standalone leaves distributed.py, the half of the runtime only a cluster
+// calls, out of every interpreter set up after it: loading it is about a
+// seventh of the runtime's cost in each new interpreter, that is in each
+// RG.PYEXECUTE. Call it at load, before the first interpreter.
+func Standalone() { standalone.Store(true) }
+
+// clusterOnly is the module Standalone leaves out (the last one compiled).
+const clusterOnly = "distributed.py"
 
 // Setup loads the runtime into a new own-GIL interpreter (one session's)
 // and gives its __main__ the names a session starts with.
@@ -125,7 +136,7 @@ func load(t *interp.Thread) error {
 	compileOnce.Do(func() {
 		for _, src := range []struct{ name, text string }{
 			{"gears.py", gearsSource}, {"builder.py", builderSource}, {"steps.py", stepsSource},
-			{"execution.py", executionSource}, {"futures.py", futuresSource}, {"distributed.py", distributedSource},
+			{"execution.py", executionSource}, {"futures.py", futuresSource}, {clusterOnly, distributedSource},
 		} {
 			code, err := t.Call("_gears_boot", "compile_source", src.text, src.name)
 			if err != nil {
@@ -141,7 +152,11 @@ func load(t *interp.Thread) error {
 	if _, err := t.ModuleDict("redisgears"); err != nil {
 		return err
 	}
-	for _, code := range compiled {
+	load := compiled
+	if standalone.Load() {
+		load = compiled[:len(compiled)-1] // clusterOnly
+	}
+	for _, code := range load {
 		if _, err := t.Call("_gears_boot", "run", code, "redisgears"); err != nil {
 			return err
 		}

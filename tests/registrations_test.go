@@ -972,3 +972,12 @@ func TestStandaloneRegistrationPicklesNothing(t *testing.T) {
 	regRequireTrigger(t, c, []any{"False"}, "pickled")
 	requireAlive(t, s)
 }
+
+// A Redis that is not a cluster never calls the cluster's half of the
+// runtime (runtime/distributed.py), so its interpreters do not load it.
+func TestStandaloneInterpretersLeaveTheClusterRuntimeOut(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	require.Equal(t, []string{"[]"}, gbRunStrings(t, s.Client,
+		"import redisgears\nGB('ShardsIDReader').map(lambda x: str([n for n in dir(redisgears) if n.startswith('_dist')])).run()"))
+}
