@@ -63,7 +63,7 @@ typedef struct {
     // may read, and one key (0: the user may not read it). scanner_open
     // returns NULL (err filled) when sess cannot be told; scanner_next (GIL
     // released) returns the next chunk, or NULL at the end (err empty) or on
-    // failure; scanner_close never waits for the host's lock.
+    // failure; scanner_close (GIL held) waits for nothing.
     void *(*scanner_open)(void *sess, const char *pattern, long long count, int read_value, char *err, size_t errlen);
     pyhost_keys *(*scanner_next)(void *sess, void *scanner, char *err, size_t errlen);
     void (*scanner_close)(void *scanner);

@@ -6,7 +6,9 @@
 // Deadlock freedom: the helper waits only for the Redis lock, and the reader
 // (the Python thread) waits for the helper only when it does not hold that
 // lock itself; one that holds it (the main thread, atomic()) takes back a
-// request the helper has not started and reads the chunk itself. Lock order:
+// request the helper has not started and reads the chunk itself. The reader
+// never waits holding its GIL either: SCAN may expire keys, and the events
+// of that may run a sync registration's Python on the helper. Lock order:
 // the Redis lock, then the scanner's mutex; the reader never waits for the
 // Redis lock while holding the mutex.
 #include <pthread.h>
@@ -227,10 +229,10 @@ pyhost_keys *gears_scanner_next(void *cell, void *p, char *err, size_t errlen) {
 void gears_scanner_close(void *p) {
     scanner *sc = p;
     pthread_mutex_lock(&sc->mu);
+    // Nothing is waited for: the reader holds its GIL here, and a chunk being
+    // read may need it (see above). The helper needs nothing the reader
+    // owns, and the last of the two to leave frees the scanner.
     sc->closed = 1;
-    // A chunk being read holds the Redis lock and needs nothing from us; one
-    // only requested may wait for the lock, so it is not waited for.
-    while (sc->state == READING) pthread_cond_wait(&sc->cond, &sc->mu);
     pthread_cond_broadcast(&sc->cond);
     unref(sc);
 }

@@ -152,6 +152,16 @@ func TestKeysReaderReadsAhead(t *testing.T) {
 			"GB('ShardsIDReader').map(lambda x: '%s %s %s' % (reading <= 20, left <= 4, n > 0)).run()"))
 		require.Equal(t, []string{"True True True"}, res)
 	})
+	t.Run("keys a scan expires fire sync registrations from its helper", func(t *testing.T) {
+		// SCAN deletes the expired keys it meets, on the thread that runs
+		// it: chunks read ahead run the registration's Python on the helper.
+		require.NoError(t, c.ConfigSet(bg(), "hz", "1").Err()) // little active expiry
+		requirePyOK(t, c, "GB().foreach(lambda r: execute('INCR', 'expired_seen')).register(prefix='exp:*', eventTypes=['expired'], mode='sync', readValue=False)")
+		require.NoError(t, c.Eval(bg(), "for i=0,2999 do redis.call('set', 'exp:'..i, 'x', 'PX', 1) end return 1", nil).Err())
+		time.Sleep(50 * time.Millisecond)
+		require.Equal(t, []string{fmt.Sprint(scanKeys)}, gbRunStrings(t, c, "GB().filter(lambda r: r['key'].startswith('n:')).count().run('*')"))
+		eventually(t, 5*time.Second, func() bool { return c.Get(bg(), "expired_seen").Val() == "3000" }, "every expired key seen once")
+	})
 	requireAlive(t, s)
 }
 
