@@ -91,7 +91,7 @@ def run(code, module):
 
 var (
 	compileOnce sync.Once
-	compiled    [][]byte
+	compiled    []module
 	compileErr  error
 	standalone  atomic.Bool
 )
@@ -102,8 +102,14 @@ var (
 // RG.PYEXECUTE. Call it at load, before the first interpreter.
 func Standalone() { standalone.Store(true) }
 
-// clusterOnly is the module Standalone leaves out (the last one compiled).
+// clusterOnly is the module Standalone leaves out.
 const clusterOnly = "distributed.py"
+
+// module is one of the runtime's files, compiled once per process.
+type module struct {
+	name string
+	code []byte
+}
 
 // Setup loads the runtime into a new own-GIL interpreter (one session's)
 // and gives its __main__ the names a session starts with.
@@ -143,7 +149,7 @@ func load(t *interp.Thread) error {
 				compileErr = err
 				return
 			}
-			compiled = append(compiled, code.([]byte))
+			compiled = append(compiled, module{src.name, code.([]byte)})
 		}
 	})
 	if compileErr != nil {
@@ -152,12 +158,11 @@ func load(t *interp.Thread) error {
 	if _, err := t.ModuleDict("redisgears"); err != nil {
 		return err
 	}
-	load := compiled
-	if standalone.Load() {
-		load = compiled[:len(compiled)-1] // clusterOnly
-	}
-	for _, code := range load {
-		if _, err := t.Call("_gears_boot", "run", code, "redisgears"); err != nil {
+	for _, m := range compiled {
+		if m.name == clusterOnly && standalone.Load() {
+			continue
+		}
+		if _, err := t.Call("_gears_boot", "run", m.code, "redisgears"); err != nil {
 			return err
 		}
 	}
